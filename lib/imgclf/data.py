@@ -1,0 +1,363 @@
+"""Every data set behind one call each, with integrity checks.
+
+Shapes and dtypes are part of each loader's contract (see the docstrings). Files are looked up
+under the data directory (:func:`imgclf.config.data_dir`); a missing file is fetched from its
+public source when that is possible (``keras.utils.get_file``, scikit-learn's ``data_home``) and
+otherwise reported with one :class:`DataFileMissingError` that names the file, its checksum and
+the directory where it belongs. A truncated or corrupted file raises :class:`DataIntegrityError`
+and is never used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+
+__all__ = [
+    "DataFileMissingError",
+    "DataIntegrityError",
+    "MNIST_FILES",
+    "load_mnist",
+    "load_faces",
+    "faces_split",
+    "add_noise",
+    "stratified_subset",
+    "make_synthetic_spectra",
+    "load_spectra",
+    "save_spectra",
+    "to_dataset",
+]
+
+
+class DataFileMissingError(FileNotFoundError):
+    """A data file is not on disk and could not be downloaded."""
+
+
+class DataIntegrityError(ValueError):
+    """A data file is on disk but truncated, corrupted or not what it claims to be."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _missing(name: str, directory: Path, checksum: str, how: str, cause: str = "") -> DataFileMissingError:
+    msg = (
+        f"data file {name!r} is missing: expected it at {directory / name} "
+        f"(sha256 {checksum}). {how} Set the data directory with the `data_dir` notebook "
+        f"parameter or the IMGCLF_DATA environment variable (now: {directory.parent})."
+    )
+    if cause:
+        msg += f" Download attempt failed: {cause}"
+    return DataFileMissingError(msg)
+
+
+# ------------------------------------------------------------------------------------------
+# MNIST
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _IdxFile:
+    name: str
+    sha256_content: str  # of the *decompressed* IDX content (the .gz wrapper may differ)
+    shape: tuple[int, ...]
+
+
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+MNIST_FILES = {
+    "train_images": _IdxFile(
+        "train-images-idx3-ubyte.gz",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        (60000, 28, 28),
+    ),
+    "train_labels": _IdxFile(
+        "train-labels-idx1-ubyte.gz",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        (60000,),
+    ),
+    "test_images": _IdxFile(
+        "t10k-images-idx3-ubyte.gz",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        (10000, 28, 28),
+    ),
+    "test_labels": _IdxFile(
+        "t10k-labels-idx1-ubyte.gz",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        (10000,),
+    ),
+}
+
+
+def _download(name: str, origin: str, directory: Path) -> Path:
+    """Fetch ``origin`` into ``directory/name`` with Keras' cached downloader."""
+    import keras
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = keras.utils.get_file(
+        fname=name, origin=origin, cache_dir=str(directory.parent), cache_subdir=directory.name
+    )
+    return Path(path)
+
+
+def read_idx(path: str | os.PathLike, spec: _IdxFile | None = None) -> np.ndarray:
+    """Read a gzipped IDX file; check its content checksum and shape when ``spec`` is given."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as e:
+        raise DataIntegrityError(
+            f"{path} is truncated or not a gzip file ({type(e).__name__}: {e}); "
+            "delete it and fetch it again"
+        ) from e
+    if spec is not None and sha256_bytes(raw) != spec.sha256_content:
+        raise DataIntegrityError(
+            f"{path}: decompressed content has sha256 {sha256_bytes(raw)}, expected "
+            f"{spec.sha256_content}; the file is corrupted or a different file"
+        )
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataIntegrityError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(dims)):
+        raise DataIntegrityError(f"{path}: header says {dims} but holds {len(raw) - offset} bytes")
+    arr = np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+    if spec is not None and arr.shape != spec.shape:
+        raise DataIntegrityError(f"{path}: shape {arr.shape}, expected {spec.shape}")
+    return arr
+
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None, download: bool = True
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """MNIST from the four IDX files in ``<data_dir>/mnist/``.
+
+    Returns ``(x_train, y_train), (x_test, y_test)``: images uint8 ``(60000, 28, 28)`` and
+    ``(10000, 28, 28)`` in 0..255, labels uint8 ``(60000,)`` and ``(10000,)`` in 0..9.
+    The checksum is of the decompressed content, so a re-compressed file is accepted.
+    """
+    directory = config.data_dir(data_dir) / "mnist"
+    arrays = {}
+    for key, spec in MNIST_FILES.items():
+        path = directory / spec.name
+        if not path.exists():
+            how = f"Download it from {MNIST_URL}{spec.name} (sha256 is of the decompressed content)."
+            if not download:
+                raise _missing(spec.name, directory, spec.sha256_content, how)
+            try:
+                path = _download(spec.name, MNIST_URL + spec.name, directory)
+            except Exception as e:  # offline, proxy, HTTP error: one clear message
+                raise _missing(spec.name, directory, spec.sha256_content, how, str(e)) from e
+        arrays[key] = read_idx(path, spec)
+    return (arrays["train_images"], arrays["train_labels"]), (
+        arrays["test_images"],
+        arrays["test_labels"],
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Faces: AT&T / ORL (Olivetti) 40 people x 10 images, scikit-learn's 64x64 version
+# ------------------------------------------------------------------------------------------
+FACES_CACHE = "olivetti_py3.pkz"  # scikit-learn's cache file name in its data_home
+FACES_DATA_SHA256 = "e6b9b0fe62f642f64e4e6e584295133cd9aff7e5820c052fd52eb9ffea205c09"  # float32 (400, 4096)
+
+
+def load_faces(
+    data_dir: str | os.PathLike | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 40x10 faces set through scikit-learn's cache in ``<data_dir>/faces/``.
+
+    Returns ``images`` float32 ``(400, 64, 64)`` in [0, 1] and ``target`` int64 ``(400,)`` in
+    0..39, person ``i`` holding images ``10 i .. 10 i + 9``. The checksum is of the pixel array.
+    """
+    from sklearn.datasets import fetch_olivetti_faces
+
+    directory = config.data_dir(data_dir) / "faces"
+    how = (
+        "scikit-learn downloads it with fetch_olivetti_faces(data_home=...) when online; "
+        "or copy olivetti_py3.pkz there."
+    )
+    if not (directory / FACES_CACHE).exists() and not download:
+        raise _missing(FACES_CACHE, directory, "(pixel array) " + FACES_DATA_SHA256, how)
+    try:
+        bunch = fetch_olivetti_faces(data_home=str(directory), download_if_missing=download, shuffle=False)
+    except (OSError, ValueError) as e:
+        if (directory / FACES_CACHE).exists():
+            raise DataIntegrityError(f"{directory / FACES_CACHE} cannot be read: {e}") from e
+        raise _missing(FACES_CACHE, directory, "(pixel array) " + FACES_DATA_SHA256, how, str(e)) from e
+    except Exception as e:  # joblib/zlib errors on a corrupted cache
+        raise DataIntegrityError(f"{directory / FACES_CACHE} cannot be read: {e}") from e
+    data = np.ascontiguousarray(bunch.data, dtype=np.float32)
+    digest = sha256_bytes(data.tobytes())
+    if digest != FACES_DATA_SHA256:
+        raise DataIntegrityError(
+            f"{directory / FACES_CACHE}: pixel array has sha256 {digest}, expected {FACES_DATA_SHA256}"
+        )
+    return data.reshape(-1, 64, 64), np.asarray(bunch.target, dtype=np.int64)
+
+
+def faces_split(y: np.ndarray, n_train: int = 7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-person split: ``n_train`` random images of each person for training, the rest test.
+
+    With 40 people x 10 images and ``n_train=7`` this gives 280 train and 120 test indices
+    (the paper's 0.9166 = 110/120 points to 120 test images).
+    """
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        if len(idx) <= n_train:
+            raise ValueError(f"class {c} has {len(idx)} images; need more than n_train={n_train}")
+        train.append(idx[:n_train])
+        test.append(idx[n_train:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+# ------------------------------------------------------------------------------------------
+# Corruption and subsetting
+# ------------------------------------------------------------------------------------------
+def add_noise(
+    x: np.ndarray, fraction: float, seed: int | np.random.Generator = 0, low: float = 0.0, high: float = 1.0
+) -> np.ndarray:
+    """Replace exactly ``round(fraction * n_pixels)`` pixels of every image by uniform noise.
+
+    "x% noise" means: in each image, x% of the pixel positions (chosen uniformly at random,
+    without replacement) are overwritten with values drawn from U[low, high) (the pixel range,
+    [0, 1] for scaled images). The other pixels are unchanged. Returns a float32 copy of ``x``.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"noise fraction must be in [0, 1], got {fraction!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    out = np.array(x, dtype=np.float32, copy=True)
+    flat = out.reshape(len(out), -1)
+    n_pix = flat.shape[1]
+    k = int(round(fraction * n_pix))
+    if k == 0:
+        return out
+    for start in range(0, len(flat), 4096):  # chunks keep memory flat for 60k images
+        block = flat[start : start + 4096]
+        pos = np.argpartition(rng.random(block.shape), k - 1, axis=1)[:, :k] if k < n_pix else (
+            np.tile(np.arange(n_pix), (len(block), 1))
+        )
+        vals = rng.uniform(low, high, size=pos.shape).astype(np.float32)
+        np.put_along_axis(block, pos, vals, axis=1)
+    return out
+
+
+def stratified_subset(
+    x: np.ndarray, y: np.ndarray, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` samples of ``(x, y)`` with the class proportions kept (all of them if ``n >= len``)."""
+    if n >= len(y):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    xs, _, ys, _ = train_test_split(x, y, train_size=n, stratify=y, random_state=seed)
+    return xs, ys
+
+
+# ------------------------------------------------------------------------------------------
+# Electrophoresis densitograms (paper 1, section 3)
+# ------------------------------------------------------------------------------------------
+def make_synthetic_spectra(
+    n_classes: int = 50,
+    n_samples: int = 3225,
+    length: int = 4000,
+    seed: int = 0,
+    n_bands: int = 60,
+    bands_per_class: int = 18,
+    noise: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray]:
+    """SYNTHETIC gliadin-like densitograms: ``x`` float32 ``(n_samples, length)``, ``y`` int64.
+
+    The real wheat electrophoresis data are not public. Each class (a "sort") owns a subset of
+    ``bands_per_class`` of ``n_bands`` shared band positions, with its own band heights. A sample
+    is a sum of Gaussian bands with per-sample shift and stretch of the whole lane (as between
+    gels), per-band position jitter and height noise, a slow baseline and white noise; then it is
+    scaled to [0, 1]. Classes are balanced up to one sample.
+    """
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.uniform(0.05, 0.95, n_bands))
+    widths = rng.uniform(0.002, 0.006, n_bands)
+    members = np.zeros((n_classes, n_bands), dtype=bool)
+    heights = np.zeros((n_classes, n_bands))
+    for c in range(n_classes):
+        members[c, rng.choice(n_bands, bands_per_class, replace=False)] = True
+        heights[c] = rng.uniform(0.2, 1.0, n_bands) * members[c]
+    y = np.arange(n_samples) % n_classes
+    rng.shuffle(y)
+    t = np.linspace(0.0, 1.0, length, dtype=np.float64)
+    x = np.empty((n_samples, length), dtype=np.float32)
+    for i, c in enumerate(y):
+        shift = rng.normal(0, 0.004)
+        stretch = rng.normal(1.0, 0.01)
+        pos = (positions + rng.normal(0, 0.0015, n_bands)) * stretch + shift
+        h = heights[c] * rng.lognormal(0.0, 0.25, n_bands)
+        w = widths * rng.uniform(0.85, 1.15, n_bands)
+        on = h > 0
+        lane = (h[on, None] * np.exp(-0.5 * ((t[None, :] - pos[on, None]) / w[on, None]) ** 2)).sum(0)
+        baseline = rng.uniform(0.0, 0.1) * (1 - t) + rng.uniform(0, 0.05)
+        lane = lane + baseline + rng.normal(0, noise, length)
+        lane -= lane.min()
+        x[i] = lane / max(lane.max(), 1e-6)
+    return x, y.astype(np.int64)
+
+
+def save_spectra(path: str | os.PathLike, x: np.ndarray, y: np.ndarray) -> None:
+    """Write spectra in the plain format :func:`load_spectra` reads (``.npz`` with ``x``, ``y``)."""
+    np.savez_compressed(path, x=np.asarray(x, np.float32), y=np.asarray(y, np.int64))
+
+
+def load_spectra(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Densitograms from a plain array file: ``.npz`` holding ``x`` (n, length) and ``y`` (n,).
+
+    Returns ``x`` float32 ``(n, length)`` and ``y`` int64 ``(n,)`` with labels 0..k-1 (any
+    integer or string labels in the file are mapped to 0..k-1 in sorted order).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFileMissingError(
+            f"spectra file {path} is missing: save an .npz with arrays 'x' (n, length) and 'y' (n,) there"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x, y = np.asarray(f["x"], np.float32), np.asarray(f["y"])
+    except KeyError as e:
+        raise DataIntegrityError(f"{path}: needs arrays 'x' and 'y' ({e})") from e
+    except (OSError, ValueError, zlib.error) as e:
+        raise DataIntegrityError(f"{path} cannot be read: {e}") from e
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise DataIntegrityError(f"{path}: x must be (n, length) and y (n,), got {x.shape} and {y.shape}")
+    _, y = np.unique(y, return_inverse=True)
+    return x, y.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------
+# tf.data
+# ------------------------------------------------------------------------------------------
+def to_dataset(x, y=None, batch_size: int = 32, shuffle: bool = False, seed: int = 0, cache: bool = True):
+    """A batched, prefetched ``tf.data.Dataset`` over in-memory arrays."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

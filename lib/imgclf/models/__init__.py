@@ -1,0 +1,1 @@
+"""Model builders: functional Keras models with their shapes in the docstrings."""

@@ -1,0 +1,139 @@
+"""Everything a notebook produces goes through a :class:`Report`.
+
+``reports/<notebook>/`` receives each table as CSV, each figure as PNG under ``figures/`` and
+``results.json`` (parameters, metrics, timings, hardware, library versions, the paper-vs-ours
+comparisons and honest notes). Every file is written atomically, and ``results.json`` is
+rewritten after each step, so a killed run leaves complete files of the steps it finished.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import config, plots
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+class Report:
+    """Collects one notebook run's outputs under ``reports/<notebook>/``."""
+
+    def __init__(self, notebook: str, params: dict, root: str | os.PathLike | None = None, title: str = ""):
+        from .train import hardware
+
+        self.notebook = notebook
+        self.dir = config.reports_dir(notebook, root)
+        self.fig_dir = self.dir / "figures"
+        self.results: dict[str, Any] = {
+            "notebook": notebook,
+            "title": title,
+            "profile": params.get("profile"),
+            "seed": params.get("seed"),
+            "params": params,
+            "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "hardware": hardware(),
+            "metrics": {},
+            "timings": {},
+            "comparisons": {},
+            "headline": [],
+            "notes": [],
+            "tables": [],
+            "figures": [],
+            "complete": False,
+        }
+        self.save()
+
+    # -- outputs --------------------------------------------------------------------------
+    def figure(self, fig, name: str) -> None:
+        """Save ``fig`` as ``figures/<name>.png``; the notebook still displays it."""
+        path = plots.save_figure(fig, self.fig_dir / f"{name}.png")
+        rel = str(path.relative_to(self.dir))
+        if rel not in self.results["figures"]:
+            self.results["figures"].append(rel)
+        self.save()
+
+    def table(self, df: pd.DataFrame, name: str, float_format: str = "%.4f") -> pd.DataFrame:
+        """Save ``df`` as ``<name>.csv``; returns it for display."""
+        atomic_write_text(self.dir / f"{name}.csv", df.to_csv(float_format=float_format))
+        if f"{name}.csv" not in self.results["tables"]:
+            self.results["tables"].append(f"{name}.csv")
+        self.save()
+        return df
+
+    def comparison(self, df: pd.DataFrame, name: str) -> pd.DataFrame:
+        """A paper-vs-ours table (columns include ``paper`` and ``ours``): CSV plus results.json."""
+        self.table(df, name)
+        self.results["comparisons"][name] = json.loads(df.reset_index().to_json(orient="records"))
+        self.save()
+        return df
+
+    def headline(self, what: str, paper: Any, ours: Any, note: str = "") -> None:
+        """One line for the index and README: the paper's number beside ours."""
+        self.results["headline"] = [h for h in self.results["headline"] if h["what"] != what]
+        self.results["headline"].append({"what": what, "paper": paper, "ours": ours, "note": note})
+        self.save()
+
+    def metric(self, name: str, value: Any) -> None:
+        self.results["metrics"][name] = value
+        self.save()
+
+    def timing(self, name: str, seconds: float) -> None:
+        self.results["timings"][name] = round(float(seconds), 3)
+        self.save()
+
+    def note(self, text: str) -> None:
+        """An honest note on where data or set-up differ from the paper (shown in the index)."""
+        if text not in self.results["notes"]:
+            self.results["notes"].append(text)
+        self.save()
+
+    def finish(self) -> Path:
+        """Mark the run complete and write results.json for the last time."""
+        self.results["complete"] = True
+        self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        plt.close("all")
+        return self.save()
+
+    def save(self) -> Path:
+        text = json.dumps(_jsonable(self.results), indent=2, sort_keys=False)
+        return atomic_write_text(self.dir / "results.json", text + "\n")

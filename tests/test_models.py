@@ -1,0 +1,99 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from imgclf.models.autoencoders import build_conv_autoencoder, build_dense_autoencoder, lrelu
+from imgclf.models.classifiers import RBM, CodeClassifier, build_dbn
+
+
+def test_lrelu_is_x_over_a_below_zero():
+    f = lrelu(4.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(f(np.array([-8.0, -1.0, 0.0, 3.0]))), [-2.0, -0.25, 0.0, 3.0])
+
+
+def test_tied_decoder_is_transpose_of_encoder_after_training():
+    keras.utils.set_random_seed(0)
+    ae, enc = build_dense_autoencoder(20, (8, 4), a=5.0, tied=True)
+    ae.compile(keras.optimizers.Adam(1e-2), "mse")
+    x = np.random.default_rng(0).random((64, 20)).astype("float32")
+    k_before = ae.get_layer("enc0").kernel.numpy().copy()
+    ae.fit(x, x, epochs=3, batch_size=16, verbose=0)
+    k0 = ae.get_layer("enc0").kernel.numpy()
+    assert not np.allclose(k0, k_before)  # training moved the shared kernel
+    # decoder layer dec0 computes h @ enc0.kernel^T + its own bias, with the *current* kernel
+    dec0 = ae.get_layer("dec0")
+    h = np.random.default_rng(1).random((5, 8)).astype("float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(dec0(h)), h @ k0.T + dec0.bias.numpy(), rtol=1e-5, atol=1e-6)
+    # the tied AE owns only the encoder kernels plus biases: half the weights of the uncoupled one
+    assert ae.count_params() == 20 * 8 + 8 + 8 * 4 + 4 + 8 + 20
+    untied, _ = build_dense_autoencoder(20, (8, 4), tied=False)
+    assert untied.count_params() == ae.count_params() + 20 * 8 + 8 * 4
+
+
+def test_paper_autoencoder_shapes():
+    ae, enc = build_dense_autoencoder(784, (256, 64))
+    assert ae.output_shape == (None, 784) and enc.output_shape == (None, 64)
+
+
+def test_conv_autoencoder_is_tied_and_its_decoder_is_the_adjoint():
+    cae, enc = build_conv_autoencoder(256)
+    assert cae.count_params() == 317  # the paper: 315
+    conv = cae.get_layer("enc0")
+    dec = cae.get_layer("dec0")
+    assert dec.tied_to is conv
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 256, 1)).astype("float32")
+    y = rng.normal(size=(2, 64, 8)).astype("float32")
+    conv_x = ops.convert_to_numpy(ops.conv(x, conv.kernel, strides=4, padding="same"))
+    convT_y = ops.convert_to_numpy(dec(y)) - dec.bias.numpy()
+    # <conv(x), y> == <x, conv^T(y)>: the decoder applies exactly the transpose of the encoder
+    np.testing.assert_allclose(np.sum(conv_x * y), np.sum(x * convT_y), rtol=1e-4)
+
+
+def _binary_patterns(n=400, d=24, seed=0):
+    rng = np.random.default_rng(seed)
+    protos = (rng.random((3, d)) > 0.5).astype("float32")
+    labels = rng.integers(0, 3, n)
+    flips = rng.random((n, d)) < 0.05
+    return np.abs(protos[labels] - flips).astype("float32"), labels
+
+
+def test_rbm_training_lowers_reconstruction_error_and_free_energy():
+    x, _ = _binary_patterns()
+    rbm = RBM(12, seed=0)
+    rbm.build(x.shape)
+    err0 = float(np.mean((ops.convert_to_numpy(rbm.reconstruct(x)) - x) ** 2))
+    noise = (np.random.default_rng(9).random(x.shape) > 0.5).astype("float32")
+    errors = rbm.pretrain(x, epochs=15, batch_size=20, learning_rate=0.1, seed=0)
+    err1 = float(np.mean((ops.convert_to_numpy(rbm.reconstruct(x)) - x) ** 2))
+    assert err1 < 0.5 * err0
+    assert errors[-1] < errors[0]
+    fe_data = float(np.mean(ops.convert_to_numpy(rbm.free_energy(x))))
+    fe_noise = float(np.mean(ops.convert_to_numpy(rbm.free_energy(noise))))
+    assert fe_data < fe_noise  # the model puts its probability mass on the training patterns
+
+
+def test_rbm_rejects_inputs_outside_unit_interval():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        RBM(4).pretrain(np.array([[2.0, 0.0]]), epochs=1)
+
+
+def test_dbn_hidden_layers_start_from_the_rbm_weights():
+    x, _ = _binary_patterns(n=100)
+    model, curves = build_dbn(x, 3, hidden=(10, 5), rbm_epochs=2, seed=0)
+    assert [len(c) for c in curves] == [2, 2]
+    # rerun the same greedy pretraining: the first dense layer holds RBM 1's weights
+    rbm = RBM(10, seed=0)
+    rbm.pretrain(x, epochs=2, batch_size=64, learning_rate=0.05, seed=0)
+    np.testing.assert_allclose(model.get_layer("h0").kernel.numpy(), rbm.W.numpy(), atol=1e-6)
+    assert model.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize("kind, hidden", [("perceptron", 16), ("dnn", [32, 16]), ("dbn", [32, 16])])
+def test_code_classifiers_learn_a_separable_problem(kind, hidden):
+    x, y = _binary_patterns(n=300, seed=2)
+    clf = CodeClassifier(kind, hidden, epochs=30, batch_size=32, learning_rate=1e-2, rbm_epochs=3, seed=0)
+    clf.fit(x[:200], y[:200])
+    assert np.mean(clf.predict(x[200:]) == y[200:]) > 0.9
+    assert clf.predict_proba(x[:3]).shape == (3, 3)
