@@ -282,37 +282,45 @@ def make_synthetic_spectra(
     seed: int = 0,
     n_bands: int = 60,
     bands_per_class: int = 18,
-    noise: float = 0.02,
+    family_size: int = 5,
+    bands_changed: int = 3,
+    noise: float = 0.04,
 ) -> tuple[np.ndarray, np.ndarray]:
     """SYNTHETIC gliadin-like densitograms: ``x`` float32 ``(n_samples, length)``, ``y`` int64.
 
-    The real wheat electrophoresis data are not public. Each class (a "sort") owns a subset of
-    ``bands_per_class`` of ``n_bands`` shared band positions, with its own band heights. A sample
-    is a sum of Gaussian bands with per-sample shift and stretch of the whole lane (as between
-    gels), per-band position jitter and height noise, a slow baseline and white noise; then it is
-    scaled to [0, 1]. Classes are balanced up to one sample.
+    The real wheat electrophoresis data are not public. Sorts come in families of
+    ``family_size`` related sorts: a family owns ``bands_per_class`` of ``n_bands`` shared band
+    positions, and each sort in it swaps ``bands_changed`` of them and has its own band heights,
+    so sorts of one family differ in a few bands only. A lane is a sum of Gaussian bands with a
+    per-lane shift and stretch (as between gels), per-band position jitter and height noise, a
+    slow baseline and white noise, scaled to [0, 1]. Classes are balanced up to one sample.
     """
     rng = np.random.default_rng(seed)
     positions = np.sort(rng.uniform(0.05, 0.95, n_bands))
     widths = rng.uniform(0.002, 0.006, n_bands)
-    members = np.zeros((n_classes, n_bands), dtype=bool)
     heights = np.zeros((n_classes, n_bands))
+    family_bands = None
     for c in range(n_classes):
-        members[c, rng.choice(n_bands, bands_per_class, replace=False)] = True
-        heights[c] = rng.uniform(0.2, 1.0, n_bands) * members[c]
+        if c % family_size == 0:
+            family_bands = rng.choice(n_bands, bands_per_class, replace=False)
+            family_heights = rng.uniform(0.2, 1.0, n_bands)
+        bands = family_bands.copy()
+        out = rng.choice(len(bands), bands_changed, replace=False)
+        bands[out] = rng.choice(np.setdiff1d(np.arange(n_bands), family_bands), bands_changed, replace=False)
+        heights[c, bands] = family_heights[bands] * rng.uniform(0.7, 1.3, len(bands))
     y = np.arange(n_samples) % n_classes
     rng.shuffle(y)
     t = np.linspace(0.0, 1.0, length, dtype=np.float64)
     x = np.empty((n_samples, length), dtype=np.float32)
     for i, c in enumerate(y):
-        shift = rng.normal(0, 0.004)
-        stretch = rng.normal(1.0, 0.01)
-        pos = (positions + rng.normal(0, 0.0015, n_bands)) * stretch + shift
-        h = heights[c] * rng.lognormal(0.0, 0.25, n_bands)
-        w = widths * rng.uniform(0.85, 1.15, n_bands)
+        shift = rng.normal(0, 0.01)
+        stretch = rng.normal(1.0, 0.015)
+        pos = (positions + rng.normal(0, 0.002, n_bands)) * stretch + shift
+        h = heights[c] * rng.lognormal(0.0, 0.35, n_bands)
+        w = widths * rng.uniform(0.8, 1.2, n_bands)
         on = h > 0
         lane = (h[on, None] * np.exp(-0.5 * ((t[None, :] - pos[on, None]) / w[on, None]) ** 2)).sum(0)
-        baseline = rng.uniform(0.0, 0.1) * (1 - t) + rng.uniform(0, 0.05)
+        baseline = rng.uniform(0.0, 0.15) * (1 - t) + rng.uniform(0, 0.05)
         lane = lane + baseline + rng.normal(0, noise, length)
         lane -= lane.min()
         x[i] = lane / max(lane.max(), 1e-6)

@@ -18,6 +18,7 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
+    tf.get_logger().setLevel("ERROR")  # retracing notices are noise in a report
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 

@@ -121,16 +121,50 @@ def select_hidden(kind: str, grid: Sequence[Sequence[int]], codes: np.ndarray, y
     return list(search.best_params_["hidden"]), table
 
 
-def fit_classifiers(codes_train, y_train, hidden: dict, epochs: int, batch_size: int, seed: int = 0,
-                    rbm_epochs: int = 10, rbm_learning_rate: float = 0.05) -> dict[str, CodeClassifier]:
-    """Fit the perceptron, the DNN and the DBN on (scaled) codes; ``hidden`` maps kind -> widths."""
+def fit_classifiers(codes_train, y_train, hidden: dict, learning_rates: dict, epochs: int, batch_size: int,
+                    seed: int = 0, rbm_epochs: int = 10, rbm_learning_rate: float = 0.05) -> dict[str, CodeClassifier]:
+    """Fit the perceptron, the DNN and the DBN on (scaled) codes.
+
+    ``hidden`` and ``learning_rates`` map each kind (``KINDS``) to its widths and Adam learning rate.
+    """
     out = {}
     for kind in KINDS:
         with train.Stopwatch() as t:
             out[kind] = CodeClassifier(kind.lower(), hidden[kind], epochs=epochs, batch_size=batch_size, seed=seed,
-                                       rbm_epochs=rbm_epochs, rbm_learning_rate=rbm_learning_rate).fit(
-                codes_train, y_train)
+                                       learning_rate=learning_rates[kind], rbm_epochs=rbm_epochs,
+                                       rbm_learning_rate=rbm_learning_rate).fit(codes_train, y_train)
         out[kind].fit_seconds_ = t.seconds
+    return out
+
+
+def fit_spectra_classifiers(codes: dict, spectra: dict, n_classes: int, epochs: dict, dnn_hidden: Sequence[int],
+                            seed: int = 0, patience: int = 20) -> dict[str, dict]:
+    """Paper 1 section 3: a 1-D CNN on CAE codes and a DNN on raw spectra, on sorts ``0..n_classes-1``.
+
+    ``codes`` holds ``train``/``test`` CAE codes ``(n, l, c)``; ``spectra`` holds ``x_train``,
+    ``x_test`` ``(n, length, 1)`` and ``y_train``, ``y_test``. Each model is trained with Adam and
+    early stopping (``patience``) on a stratified 1/8 validation split of the training lanes, for
+    at most ``epochs[name]`` epochs. Returns ``{name: {model, hist, accuracy}}``.
+    """
+    from .models.classifiers import build_dnn
+    from .models.cnns import build_spectra_cnn
+
+    tr, te = spectra["y_train"] < n_classes, spectra["y_test"] < n_classes
+    y_tr, y_te = spectra["y_train"][tr], spectra["y_test"][te]
+    inputs = {"CNN": (codes["train"][tr], codes["test"][te]),
+              "DNN": (spectra["x_train"][tr, :, 0], spectra["x_test"][te, :, 0])}
+    out = {}
+    for name, (x_tr, x_te) in inputs.items():
+        keras.utils.set_random_seed(seed)
+        model = (build_spectra_cnn(x_tr.shape[1:], n_classes) if name == "CNN"
+                 else build_dnn(x_tr.shape[1], n_classes, tuple(dnn_hidden)))
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        x_fit, x_val, y_fit, y_val = train_test_split(x_tr, y_tr, test_size=0.125, stratify=y_tr, random_state=seed)
+        stop = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+        hist = train.fit(model, x_fit, y_fit, epochs=epochs[name], batch_size=32, validation_data=(x_val, y_val),
+                         callbacks=[stop], desc=f"{name} {n_classes} classes")
+        acc = float(np.mean(model.predict(x_te, verbose=0).argmax(1) == y_te))
+        out[name] = dict(model=model, hist=hist, accuracy=acc)
     return out
 
 
