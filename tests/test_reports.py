@@ -37,3 +37,14 @@ def test_index_marks_failures_with_their_error(tmp_path):
     assert "failed" in page and "parameter &#x27;ae_epochs&#x27; must be positive" in page
     assert "0.85" in page and "n1" in page
     assert (tmp_path / "good" / "results-smoke.json").exists()
+
+
+def test_not_comparable_run_is_flagged_in_results_and_index(tmp_path):
+    rep = Report("nc", {"profile": "smoke", "seed": 0}, root=tmp_path)
+    rep.not_comparable("no ImageNet weights: trained from random initialisation")
+    rep.finish()
+    res = json.loads((tmp_path / "nc" / "results.json").read_text())
+    assert res["comparable"] is False and "ImageNet" in res["not_comparable_reason"]
+    index.record_status("nc", "ok", 5, "smoke", None, reports=tmp_path)
+    page = index.build(reports=tmp_path).read_text()
+    assert "NOT COMPARABLE with the paper: no ImageNet weights" in page

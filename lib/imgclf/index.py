@@ -66,6 +66,9 @@ def build(reports: Path = REPORTS) -> Path:
                 for h in res.get("headline", []))
             table = f"<table class='inner'><tr><th>what</th><th>paper</th><th>ours</th><th>note</th></tr>{head}</table>" if head else ""
             notes = "".join(f"<li>{_fmt(n)}</li>" for n in res.get("notes", []))
+            if res.get("comparable") is False:
+                table = (f"<p class='failed'>NOT COMPARABLE with the paper: "
+                         f"{_fmt(res.get('not_comparable_reason'))}</p>") + table
             hw = res.get("hardware", {})
             hw_s = ", ".join(hw.get("gpus") or []) or f"{hw.get('cpu', '?')} ({hw.get('cpu_count', '?')} cores)"
             link = f"html/{name}.html"

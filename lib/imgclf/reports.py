@@ -77,6 +77,8 @@ class Report:
             "comparisons": {},
             "headline": [],
             "notes": [],
+            "comparable": True,
+            "not_comparable_reason": None,
             "tables": [],
             "figures": [],
             "complete": False,
@@ -126,6 +128,12 @@ class Report:
         if text not in self.results["notes"]:
             self.results["notes"].append(text)
         self.save()
+
+    def not_comparable(self, reason: str) -> None:
+        """Flag the whole run as NOT comparable with the paper (shown loudly in the index)."""
+        self.results["comparable"] = False
+        self.results["not_comparable_reason"] = reason
+        self.note(f"NOT COMPARABLE with the paper: {reason}")
 
     def finish(self) -> Path:
         """Mark the run complete and write results.json for the last time."""
