@@ -54,12 +54,14 @@ done
 
 mkdir -p reports/executed reports/html reports/logs reports/status
 failed=0
+ran=0
 for nb in notebooks/[0-9]*.ipynb; do
   name=$(basename "$nb" .ipynb)
   if [[ ${#SELECT[@]} -gt 0 ]]; then
     hit=0; for s in "${SELECT[@]}"; do [[ "$name" == "$s"* ]] && hit=1; done
     [[ $hit == 1 ]] || continue
   fi
+  ran=$((ran + 1))
   echo "==> $name ($PROFILE)"
   start=$(date +%s)
   if papermill -k imgclf --execution-timeout "${IMGCLF_TIMEOUT:-3600}" --log-output --no-progress-bar \
@@ -77,6 +79,10 @@ for nb in notebooks/[0-9]*.ipynb; do
   python -m imgclf.index status "$name" "$status" "$secs" "$PROFILE" "reports/logs/$name.log"
   echo "    $status in ${secs}s"
 done
+if [[ $ran == 0 ]]; then
+  echo "run_all.sh: no notebook in notebooks/ matches: ${SELECT[*]}" >&2
+  exit 2
+fi
 python -m imgclf.index build
 echo "==> reports/index.html"
 exit $failed

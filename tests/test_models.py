@@ -97,3 +97,18 @@ def test_code_classifiers_learn_a_separable_problem(kind, hidden):
     clf.fit(x[:200], y[:200])
     assert np.mean(clf.predict(x[200:]) == y[200:]) > 0.9
     assert clf.predict_proba(x[:3]).shape == (3, 3)
+
+
+def test_same_seed_gives_the_same_weights_on_cpu():
+    from imgclf import train
+    from imgclf.twostage import train_autoencoder
+
+    x = np.random.default_rng(0).random((128, 30)).astype("float32")
+    runs = []
+    for _ in range(2):
+        train.set_seed(7)
+        ae, _, hist = train_autoencoder(x, hidden=(16, 4), epochs=2, batch_size=32, seed=7)
+        runs.append((ae.get_weights(), hist["loss"]))
+    assert runs[0][1] == runs[1][1]
+    for a, b in zip(runs[0][0], runs[1][0]):
+        np.testing.assert_array_equal(a, b)
