@@ -136,13 +136,16 @@ def fit(
     return out
 
 
-def grid_search(estimator, param_grid: dict, X, y, cv: int = 3, seed: int = 0):
-    """Stratified ``cv``-fold ``GridSearchCV`` (accuracy), as the papers' "grid search CV"."""
+def grid_search(estimator, param_grid: dict, X, y, cv: int = 3, seed: int = 0, verbose: int = 3):
+    """Stratified ``cv``-fold ``GridSearchCV`` (accuracy), as the papers' "grid search CV".
+
+    ``verbose=3`` prints each fit's parameters, score and time as it finishes (the progress).
+    """
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     search = GridSearchCV(
         estimator, param_grid, cv=StratifiedKFold(cv, shuffle=True, random_state=seed), scoring="accuracy",
-        refit=False, n_jobs=1,
+        refit=False, n_jobs=1, verbose=verbose,
     )
     return search.fit(X, y)
 
