@@ -107,16 +107,16 @@ _PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 # Notebook 04 (k-NN slicing, CMA-ES and PSO). table2_settings: [train images, test images, epochs].
 _PROFILES["04_knn_slicing_evolution"] = {
     "smoke": dict(
-        table2_settings=[[600, 300, 2], [600, 300, 6], [2000, 500, 2]],
+        table2_settings=[[500, 250, 2], [500, 250, 5], [1500, 500, 2]],
         dense_widths=[128, 64, 32, 16, 8],
         batch_size=128,
         learning_rate=1e-3,
         k=9,
-        fitness_images=400,
+        fitness_images=300,
         fitness_val_fraction=0.25,
-        generations=4,
-        popsize=8,
-        random_generations=6,
+        generations=3,
+        popsize=6,
+        random_generations=5,
         sigma_random=0.5,
         sigma_finetune=0.1,
         pso_spread_random=0.5,

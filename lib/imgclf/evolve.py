@@ -557,3 +557,63 @@ def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -
 def weights_file_size(model: keras.Model) -> int:
     """Bytes of the model's weights-only ``.weights.h5`` file (the paper's "inference engine size")."""
     return _file_size(model.save_weights, ".weights.h5")
+
+
+# ------------------------------------------------------------------------------------------
+# Notebook helpers: data, backprop training, history plots
+# ------------------------------------------------------------------------------------------
+def prepare_images(x: np.ndarray) -> np.ndarray:
+    """uint8 images ``(n, 28, 28)`` in 0..255 -> float32 ``(n, 28, 28, 1)`` in [0, 1]."""
+    return (np.asarray(x, np.float32) / 255.0)[..., None]
+
+
+def fitness_split(x, y, n: int, val_fraction: float, seed: int = 0):
+    """The evolution's own data: ``n`` of the training images (stratified), split into a k-NN
+    reference part and a validation part (``val_fraction``) that the fitness is scored on. The
+    test images are never used by the fitness. Returns ``x_ref, y_ref, x_val, y_val``."""
+    from sklearn.model_selection import train_test_split
+
+    from .data import stratified_subset
+
+    xs, ys = stratified_subset(x, y, n, seed)
+    x_ref, x_val, y_ref, y_val = train_test_split(xs, ys, test_size=val_fraction, stratify=ys, random_state=seed)
+    return x_ref, y_ref, x_val, y_val
+
+
+def train_cnn(dense_units: int, x_tr, y_tr, x_te, y_te, *, epochs: int, batch_size: int = 128,
+              learning_rate: float = 1e-3, seed: int = 0, desc: str = "") -> tuple[keras.Model, dict]:
+    """Train :func:`build_mnist_cnn` by backprop (Adam, cross-entropy). Returns the model and
+    ``{"accuracy", "seconds", "parameters", "weights_bytes"}`` (test accuracy of the softmax head)."""
+    from .train import fit
+
+    keras.utils.set_random_seed(seed)
+    model = build_mnist_cnn(dense_units)
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    hist = fit(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, desc=desc or f"CNN {dense_units}")
+    acc = float(model.evaluate(x_te, y_te, batch_size=512, verbose=0)[1])
+    return model, {"accuracy": acc, "seconds": hist["seconds"], "parameters": model.count_params(),
+                   "weights_bytes": weights_file_size(model)}
+
+
+def plot_histories(histories: dict[str, pd.DataFrame], title: str = ""):
+    """Best-so-far fitness against generation (layer 1's generations, then layer 2's) and against
+    wall-clock time, one line per run; a dotted line marks where layer 2 starts."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for label, h in histories.items():
+        h = h.reset_index(drop=True)
+        step = np.arange(len(h))
+        best = h.groupby("layer")["best_so_far"].cummax()
+        axes[0].plot(step, best, marker="o", ms=2, label=label)
+        axes[1].plot(h["elapsed"], best, marker="o", ms=2, label=label)
+        starts = step[h["layer"].diff().fillna(0).to_numpy() > 0]
+        for s in starts:
+            axes[0].axvline(s, ls=":", c="grey", lw=0.8)
+    axes[0].set(xlabel="generation (layer 1, then layer 2)", ylabel="best fitness (k-NN validation accuracy)")
+    axes[1].set(xlabel="wall-clock time (s)", ylabel="best fitness (k-NN validation accuracy)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
