@@ -512,6 +512,14 @@ def knn_accuracy(conv: Sequence[Layer], x_ref, y_ref, x_test, y_test, k: int = 9
     return KNNHead(k).fit(f_ref, y_ref).score(f_te, y_test)
 
 
+def inference_copy(model: keras.Model) -> keras.Model:
+    """An uncompiled copy of ``model`` with its weights: what an inference engine stores (a trained,
+    compiled model would also save its optimizer's state, e.g. Adam's two moments per weight)."""
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _file_size(write: Callable[[str], None], suffix: str) -> int:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "file" + suffix)
@@ -522,12 +530,13 @@ def _file_size(write: Callable[[str], None], suffix: str) -> int:
 def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -> pd.DataFrame:
     """Bytes on disk of the inference engines, each written to a temporary file and measured.
 
-    Rows: the full CNN (``.keras`` model and weights-only ``.weights.h5``), the sliced network's
+    Rows: the full CNN (``.keras`` model and weights-only ``.weights.h5``, no optimizer state), the sliced network's
     kernels only (``.weights.h5`` of the sliced model, and a raw float32 ``.npz``), and kernels
     plus the k-NN reference set, stored either as the reference *images* (uint8, features are
     recomputed at load) or as the reference *features* (float32, what the k-NN actually searches).
     """
     sliced = sliced_model(conv, x_ref.shape[1:])
+    full_model = inference_copy(full_model)
     kern = {f"k{i}": a for i, (a, b) in enumerate(conv)} | {f"b{i}": b for i, (a, b) in enumerate(conv)}
 
     def npz(path, **arrays):
@@ -555,8 +564,9 @@ def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -
 
 
 def weights_file_size(model: keras.Model) -> int:
-    """Bytes of the model's weights-only ``.weights.h5`` file (the paper's "inference engine size")."""
-    return _file_size(model.save_weights, ".weights.h5")
+    """Bytes of the model's weights-only ``.weights.h5`` file (the paper's "inference engine size"),
+    without optimizer state."""
+    return _file_size(inference_copy(model).save_weights, ".weights.h5")
 
 
 # ------------------------------------------------------------------------------------------
