@@ -38,3 +38,27 @@ def test_bad_parameter_stops_notebook_naming_it(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="ae_epochs"):
         pm.execute_notebook(str(NB01), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                             parameters=dict(profile="smoke", ae_epochs=-3, reports_root=str(tmp_path)))
+
+
+NB04 = REPO / "notebooks" / "04_knn_slicing_evolution.ipynb"
+TINY04 = dict(table2_settings=[[200, 100, 1], [200, 100, 2], [300, 100, 1]], dense_widths=[16, 8], fitness_images=120,
+              generations=1, popsize=4, random_generations=2, pop_chunk=4)
+
+
+@pytest.mark.notebook
+@pytest.mark.realdata
+def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path):
+    pm.execute_notebook(str(NB04), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                        parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path), **TINY04))
+    out = tmp_path / "04_knn_slicing_evolution"
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["params"]["popsize"] == 4
+    for fig in ("fitness_random_start", "fitness_finetune"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    t2 = res["comparisons"]["table2_paper_vs_ours"]
+    assert {r["model"] for r in t2} == {"CNN 16", "CNN 8", "k-NN CMA-ES", "k-NN PSO"} and len(t2) == 12
+    assert all(0 <= r["ours"] <= 100 for r in t2)
+    sizes = (out / "inference_engine_sizes.csv").read_text()
+    assert "kernels only" in sizes and "reference features" in sizes
+    hist = (out / "evolution_history.csv").read_text().splitlines()
+    assert len(hist) > 1 + 4 * 2  # header + CMA/PSO x random start/fine-tune, two layers each

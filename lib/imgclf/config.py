@@ -104,6 +104,52 @@ _PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+# Notebook 04 (k-NN slicing, CMA-ES and PSO). table2_settings: [train images, test images, epochs].
+_PROFILES["04_knn_slicing_evolution"] = {
+    "smoke": dict(
+        table2_settings=[[500, 250, 2], [500, 250, 5], [1500, 500, 2]],
+        dense_widths=[128, 64, 32, 16, 8],
+        batch_size=128,
+        learning_rate=1e-3,
+        k=9,
+        fitness_images=300,
+        fitness_val_fraction=0.25,
+        generations=3,
+        popsize=6,
+        random_generations=5,
+        sigma_random=0.5,
+        sigma_finetune=0.1,
+        pso_spread_random=0.5,
+        pso_spread_finetune=0.1,
+        pso_vmax=0.1,
+        pso_c1=2.0,
+        pso_c2=2.0,
+        pop_chunk=8,
+        image_batch=500,
+    ),
+    "paper": dict(
+        table2_settings=[[4000, 1000, 5], [4000, 1000, 20], [60000, 10000, 5]],
+        dense_widths=[128, 64, 32, 16, 8],
+        batch_size=128,
+        learning_rate=1e-3,
+        k=9,
+        fitness_images=4000,
+        fitness_val_fraction=0.2,
+        generations=150,
+        popsize=32,
+        random_generations=300,
+        sigma_random=0.5,
+        sigma_finetune=0.1,
+        pso_spread_random=0.5,
+        pso_spread_finetune=0.1,
+        pso_vmax=0.1,
+        pso_c1=2.0,
+        pso_c2=2.0,
+        pop_chunk=16,
+        image_batch=500,
+    ),
+}
+
 
 class ParameterError(ValueError):
     """A notebook parameter has a bad value; the message names the parameter."""

@@ -1,0 +1,629 @@
+"""k-NN slicing (paper 4): a k-NN head on conv features, and conv kernels optimised by evolution.
+
+The network is the classic Keras MNIST CNN (:func:`build_mnist_cnn`): two 3x3 ReLU conv layers
+(32 and 64 kernels, 18,816 parameters with biases), a 2x2 max-pool, then the dense head. *Slicing*
+cuts the head off and classifies the pooled conv activations (12x12x64 = 9,216 values per image)
+with an exact Euclidean k-NN (:class:`KNNHead`) whose reference set is the training images.
+
+The conv kernels are then optimised *serially* without gradients (:func:`optimise_serial`): first
+layer 1's kernels and biases with layer 2 held fixed, then layer 2's with the new layer 1 fixed,
+by CMA-ES (:func:`run_cma`, the ``cma`` package) or PSO (:func:`run_pso`, ``deap``). The fitness of
+a candidate is the k-NN accuracy on a held-out part of the training images.
+
+The fitness of a whole population is computed in one batched TensorFlow pass per chunk of
+candidates (:class:`PopulationFitness`): the candidates' kernels of the optimised layer are stacked
+along the output-channel axis of one convolution (the input is shared), the population is then
+folded into the batch axis for the fixed layers after it, and the k-NN is a batched matrix product
+(squared distances) followed by ``top_k`` and a vote. :func:`fitness_per_individual` is the
+straightforward reference (Keras ``predict`` + scikit-learn ``KNeighborsClassifier``) that the
+batched evaluator must agree with.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import pandas as pd
+from keras import layers
+
+# ------------------------------------------------------------------------------------------
+# The network
+# ------------------------------------------------------------------------------------------
+Layer = tuple[np.ndarray, np.ndarray]  # (kernel (kh, kw, cin, cout), bias (cout,))
+
+
+def build_mnist_cnn(
+    dense_units: int | None = 128,
+    filters: Sequence[int] = (32, 64),
+    num_classes: int = 10,
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    pool_after_each: bool = False,
+    dropout: bool = True,
+) -> keras.Model:
+    """The classic Keras MNIST CNN (functional).
+
+    Input ``(batch, 28, 28, 1)`` float in [0, 1]. ``conv1`` (3x3, ``filters[0]``, ReLU, valid)
+    -> ``conv2`` (3x3, ``filters[1]``, ReLU, valid) -> 2x2 max-pool -> ``(batch, 12, 12, 64)``
+    -> dropout 0.25 -> flatten ``(batch, 9216)`` -> dense ``dense_units`` ReLU -> dropout 0.5 ->
+    softmax ``(batch, num_classes)``. With ``dense_units=128``: 1,199,882 parameters, of which the
+    conv layers hold 18,816. ``dense_units=None`` drops the hidden dense layer.
+
+    ``pool_after_each=True`` builds the other common Keras MNIST convnet instead (a max-pool after
+    *each* conv: 28 -> 26 -> 13 -> 11 -> 5, flatten 1,600), only used to explain the paper's
+    parameter counts of its narrow networks.
+    """
+    inp = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(filters[0], 3, activation="relu", name="conv1")(inp)
+    if pool_after_each:
+        x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(filters[1], 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    if dropout:
+        x = layers.Dropout(0.25, name="drop1")(x)
+    x = layers.Flatten(name="features")(x)
+    if dense_units:
+        x = layers.Dense(dense_units, activation="relu", name="dense1")(x)
+        if dropout:
+            x = layers.Dropout(0.5, name="drop2")(x)
+    out = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    name = f"mnist_cnn_{dense_units}" + ("_2pool" if pool_after_each else "")
+    return keras.Model(inp, out, name=name)
+
+
+def conv_layers(model: keras.Model) -> list[Layer]:
+    """The ``(kernel, bias)`` arrays of the model's Conv2D layers, in order (copies)."""
+    return [
+        (np.array(l.kernel.numpy()), np.array(l.bias.numpy()))
+        for l in model.layers
+        if isinstance(l, layers.Conv2D)
+    ]
+
+
+def sliced_model(conv: Sequence[Layer], input_shape: tuple[int, int, int] = (28, 28, 1)) -> keras.Model:
+    """The sliced network: the conv layers (ReLU, valid) + 2x2 max-pool + flatten.
+
+    Input ``(batch, 28, 28, 1)``; output ``(batch, 9216)`` for the 32/64 network. Weights are
+    set from ``conv`` (a list of ``(kernel, bias)``).
+    """
+    inp = keras.Input(input_shape, name="image")
+    x = inp
+    for i, (kern, _) in enumerate(conv):
+        x = layers.Conv2D(kern.shape[-1], kern.shape[:2], activation="relu", name=f"conv{i + 1}")(x)
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    x = layers.Flatten(name="features")(x)
+    model = keras.Model(inp, x, name="sliced_cnn")
+    set_conv_weights(model, conv)
+    return model
+
+
+def set_conv_weights(model: keras.Model, conv: Sequence[Layer]) -> None:
+    """Set the Conv2D layers' weights of ``model`` from ``conv``, in order."""
+    convs = [l for l in model.layers if isinstance(l, layers.Conv2D)]
+    if len(convs) != len(conv):
+        raise ValueError(f"model has {len(convs)} conv layers, got weights for {len(conv)}")
+    for l, (k, b) in zip(convs, conv):
+        l.set_weights([k, b])
+
+
+def random_conv_layers(filters: Sequence[int] = (32, 64), in_channels: int = 1, seed: int = 0) -> list[Layer]:
+    """Freshly initialised conv layers as Keras does it (Glorot-uniform kernels, zero biases)."""
+    rng = np.random.default_rng(seed)
+    out, cin = [], in_channels
+    for f in filters:
+        fan_in, fan_out = 9 * cin, 9 * f
+        lim = np.sqrt(6.0 / (fan_in + fan_out))
+        out.append((rng.uniform(-lim, lim, (3, 3, cin, f)).astype(np.float32), np.zeros(f, np.float32)))
+        cin = f
+    return out
+
+
+def glorot_std(layer: Layer) -> float:
+    """Standard deviation of a Glorot-uniform kernel of this layer's shape (the scale of steps)."""
+    kh, kw, cin, cout = layer[0].shape
+    return float(np.sqrt(2.0 / (kh * kw * (cin + cout))))
+
+
+def flatten_layer(layer: Layer) -> np.ndarray:
+    """One layer's kernel and bias as one genome vector (kernel first, C order)."""
+    return np.concatenate([layer[0].ravel(), layer[1].ravel()]).astype(np.float64)
+
+
+def unflatten_layer(genome: np.ndarray, shape: tuple[int, int, int, int]) -> Layer:
+    """Inverse of :func:`flatten_layer` for a kernel of ``shape``."""
+    n = int(np.prod(shape))
+    genome = np.asarray(genome)
+    if genome.shape != (n + shape[-1],):
+        raise ValueError(f"genome of length {genome.shape}, expected {n + shape[-1]} for kernel {shape}")
+    return genome[:n].reshape(shape).astype(np.float32), genome[n:].astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------
+# The k-NN head
+# ------------------------------------------------------------------------------------------
+class KNNHead:
+    """Exact Euclidean k-NN with a uniform vote, as scikit-learn's ``KNeighborsClassifier``.
+
+    ``fit(features (n, d), labels (n,))`` stores the reference set; ``predict(features (m, d))``
+    returns labels ``(m,)``. Squared distances come from a matrix product
+    (``|q|^2 - 2 q.r + |r|^2``, in ``dtype``), the ``k`` nearest from ``top_k`` (equal distances:
+    the lower reference index first), and a tied vote goes to the lowest label, as in
+    scikit-learn (``uniform`` weights, the mode over sorted classes).
+    """
+
+    def __init__(self, k: int = 9, batch: int = 1024, dtype: str = "float64"):
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        self.k, self.batch, self.dtype = int(k), int(batch), dtype
+
+    def fit(self, features, labels) -> KNNHead:
+        import tensorflow as tf
+
+        features = np.asarray(features).reshape(len(features), -1)
+        if len(features) < self.k:
+            raise ValueError(f"k={self.k} but only {len(features)} reference samples")
+        self.classes_, codes = np.unique(np.asarray(labels), return_inverse=True)
+        self._ref = tf.constant(features, self.dtype)
+        self._ref_sq = tf.reduce_sum(tf.square(self._ref), axis=1)
+        self._codes = tf.constant(codes.astype(np.int32))
+        return self
+
+    def predict(self, features) -> np.ndarray:
+        import tensorflow as tf
+
+        features = np.asarray(features).reshape(len(features), -1)
+        out = []
+        for i in range(0, len(features), self.batch):
+            q = tf.constant(features[i : i + self.batch], self.dtype)
+            out.append(_knn_vote(q, self._ref, self._ref_sq, self._codes, self.k, len(self.classes_)).numpy())
+        return self.classes_[np.concatenate(out)] if out else self.classes_[:0]
+
+    def score(self, features, labels) -> float:
+        return float(np.mean(self.predict(features) == np.asarray(labels)))
+
+
+def _knn_vote(q, ref, ref_sq, codes, k: int, n_classes: int):
+    """Batched k-NN vote: ``q (..., m, d)``, ``ref (..., n, d)`` -> class codes ``(..., m)``."""
+    import tensorflow as tf
+
+    # |q|^2 is the same for every reference point of a query, so it does not change the ranking;
+    # it is kept so that the numbers are the true squared distances.
+    d2 = tf.reduce_sum(tf.square(q), axis=-1)[..., :, None] - 2.0 * tf.matmul(q, ref, transpose_b=True)
+    d2 = d2 + ref_sq[..., None, :]
+    _, idx = tf.math.top_k(-d2, k=k, sorted=False)  # ties: the lower index first
+    votes = tf.reduce_sum(tf.one_hot(tf.gather(codes, idx), n_classes, dtype=tf.int32), axis=-2)
+    return tf.argmax(votes, axis=-1, output_type=tf.int32)  # first maximum = lowest label
+
+
+# ------------------------------------------------------------------------------------------
+# Fitness: straightforward (per individual) and batched (whole population)
+# ------------------------------------------------------------------------------------------
+def fitness_per_individual(
+    conv: Sequence[Layer], layer_index: int, genome: np.ndarray, x_ref, y_ref, x_val, y_val, k: int = 9,
+    model: keras.Model | None = None,
+) -> float:
+    """The straightforward fitness of one candidate: set its kernels into a Keras model, predict
+    the features, fit scikit-learn's k-NN on the reference images and score it on the others."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    conv = list(conv)
+    conv[layer_index] = unflatten_layer(genome, conv[layer_index][0].shape)
+    if model is None:
+        model = sliced_model(conv, x_ref.shape[1:])
+    else:
+        set_conv_weights(model, conv)
+    f_ref = model.predict(x_ref, batch_size=256, verbose=0)
+    f_val = model.predict(x_val, batch_size=256, verbose=0)
+    knn = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(f_ref, y_ref)
+    return float(knn.score(f_val, y_val))
+
+
+class PopulationFitness:
+    """k-NN accuracy of many candidates for one conv layer, in one batched TF pass per chunk.
+
+    ``conv``: the current layers (the others stay fixed); ``layer_index``: the layer optimised.
+    Reference images ``x_ref (n, 28, 28, 1)`` with labels, validation images ``x_val`` with labels:
+    the fitness is the accuracy of the k-NN (reference set = ``x_ref``'s features) on ``x_val``.
+    Calling it with genomes ``(P, D)`` (``D`` = the layer's kernel + bias size) returns ``(P,)``
+    accuracies. ``pop_chunk`` candidates go through the network together (the last chunk is
+    padded, so a single graph serves every call), ``image_batch`` images at a time.
+    The layers before the optimised one are applied once, here, and cached.
+    """
+
+    def __init__(self, conv: Sequence[Layer], layer_index: int, x_ref, y_ref, x_val, y_val, k: int = 9,
+                 pop_chunk: int = 8, image_batch: int = 500, dtype: str = "float32"):
+        import tensorflow as tf
+
+        self.conv = [(np.asarray(a, np.float32), np.asarray(b, np.float32)) for a, b in conv]
+        self.layer_index, self.k, self.pop_chunk, self.image_batch = layer_index, int(k), int(pop_chunk), int(image_batch)
+        self.shape = self.conv[layer_index][0].shape
+        self.dim = int(np.prod(self.shape) + self.shape[-1])
+        self.dtype = dtype
+        self.n_ref = len(x_ref)
+        self.classes_, codes = np.unique(np.concatenate([np.asarray(y_ref), np.asarray(y_val)]), return_inverse=True)
+        self._codes_ref = tf.constant(codes[: self.n_ref].astype(np.int32))
+        self._codes_val = tf.constant(codes[self.n_ref :].astype(np.int32))
+        x = np.concatenate([x_ref, x_val]).astype(np.float32)
+        # the fixed prefix (layers before the optimised one), computed once
+        h = tf.constant(x)
+        for kern, bias in self.conv[:layer_index]:
+            h = tf.nn.relu(tf.nn.conv2d(h, kern, 1, "VALID") + bias)
+        self._inputs = h
+        self._suffix = [(tf.constant(a), tf.constant(b)) for a, b in self.conv[layer_index + 1 :]]
+        self._features = tf.function(self._features_fn, reduce_retracing=True)
+        self._vote = tf.function(self._vote_fn, reduce_retracing=True)
+        self.evaluations = 0
+
+    def decode(self, genome) -> Layer:
+        return unflatten_layer(np.asarray(genome), self.shape)
+
+    def _features_fn(self, h, kernels, biases):
+        """``h (n, H, W, cin)``, kernels ``(P, kh, kw, cin, cout)`` -> features ``(P, n, F)``."""
+        import tensorflow as tf
+
+        P = tf.shape(kernels)[0]
+        kh, kw, cin, cout = self.shape
+        stacked = tf.reshape(tf.transpose(kernels, [1, 2, 3, 0, 4]), [kh, kw, cin, -1])  # one conv, P*cout maps
+        y = tf.nn.relu(tf.nn.conv2d(h, stacked, 1, "VALID") + tf.reshape(biases, [-1]))
+        n, H, W = tf.shape(y)[0], tf.shape(y)[1], tf.shape(y)[2]
+        y = tf.reshape(y, [n, H, W, P, cout])
+        y = tf.reshape(tf.transpose(y, [3, 0, 1, 2, 4]), [P * n, H, W, cout])  # population -> batch
+        for kern, bias in self._suffix:
+            y = tf.nn.relu(tf.nn.conv2d(y, kern, 1, "VALID") + bias)
+        y = tf.nn.max_pool2d(y, 2, 2, "VALID")
+        return tf.reshape(y, [P, n, -1])
+
+    def _vote_fn(self, feats):
+        import tensorflow as tf
+
+        feats = tf.cast(feats, self.dtype)
+        ref, val = feats[:, : self.n_ref], feats[:, self.n_ref :]
+        ref_sq = tf.reduce_sum(tf.square(ref), axis=-1)
+        pred = _knn_vote(val, ref, ref_sq, self._codes_ref, self.k, len(self.classes_))
+        return tf.reduce_mean(tf.cast(tf.equal(pred, self._codes_val[None, :]), tf.float64), axis=-1)
+
+    def __call__(self, genomes) -> np.ndarray:
+        import tensorflow as tf
+
+        genomes = np.atleast_2d(np.asarray(genomes, np.float32))
+        if genomes.shape[1] != self.dim:
+            raise ValueError(f"genomes of length {genomes.shape[1]}, expected {self.dim}")
+        n_kern = self.dim - self.shape[-1]
+        out = []
+        for s in range(0, len(genomes), self.pop_chunk):
+            g = genomes[s : s + self.pop_chunk]
+            real = len(g)
+            if real < self.pop_chunk:  # pad: one traced graph for every chunk
+                g = np.concatenate([g, np.repeat(g[-1:], self.pop_chunk - real, axis=0)])
+            kernels = tf.constant(g[:, :n_kern].reshape(len(g), *self.shape))
+            biases = tf.constant(g[:, n_kern:])
+            feats = tf.concat(
+                [self._features(self._inputs[i : i + self.image_batch], kernels, biases)
+                 for i in range(0, int(self._inputs.shape[0]), self.image_batch)], axis=1)
+            out.append(self._vote(feats).numpy()[:real])
+        self.evaluations += len(genomes)
+        return np.concatenate(out)
+
+
+# ------------------------------------------------------------------------------------------
+# Optimisers
+# ------------------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    """One optimiser run on one layer: the best genome found, its fitness and the history."""
+
+    best: np.ndarray
+    best_fitness: float
+    history: list[dict] = field(default_factory=list)
+
+
+class _Logger:
+    """Records one history row per generation and prints a progress line every ``every``."""
+
+    def __init__(self, method: str, layer: int, generations: int, t0: float, every: int | None, verbose: bool):
+        self.method, self.layer, self.generations, self.t0, self.verbose = method, layer, generations, t0, verbose
+        self.every = every or max(1, generations // 10)
+        self.rows: list[dict] = []
+        self.best_so_far = -np.inf
+
+    def log(self, gen: int, fits: np.ndarray, evaluations: int) -> None:
+        self.best_so_far = max(self.best_so_far, float(np.max(fits)))
+        row = dict(method=self.method, layer=self.layer, generation=gen, evaluations=evaluations,
+                   best=float(np.max(fits)), mean=float(np.mean(fits)), best_so_far=self.best_so_far,
+                   elapsed=time.perf_counter() - self.t0)
+        self.rows.append(row)
+        if self.verbose and (gen % self.every == 0 or gen == self.generations):
+            print(f"{self.method} layer {self.layer} gen {gen:4d}/{self.generations}  best {row['best']:.4f}  "
+                  f"mean {row['mean']:.4f}  best so far {self.best_so_far:.4f}  elapsed {row['elapsed']:7.1f}s",
+                  file=sys.stdout, flush=True)
+
+
+def run_cma(fitness: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigma0: float, generations: int,
+            popsize: int | None = None, diagonal: bool | None = None, seed: int = 0, layer: int = 1,
+            t0: float | None = None, log_every: int | None = None, verbose: bool = True) -> RunResult:
+    """CMA-ES (``cma``) maximising ``fitness`` (a batched function ``(P, D) -> (P,)``) from ``x0``.
+
+    ``diagonal=None`` picks the separable (diagonal-covariance) variant when ``D > 1000``: a full
+    covariance at ~18.5k dimensions is a 342M-entry matrix (2.7 GB) whose eigendecomposition costs
+    ~10^13 operations, and its learning rate (~2/D^2) is so small that it would not adapt within
+    any affordable number of generations; sep-CMA-ES keeps O(D) memory and time and adapts its
+    D variances ~D/3 times faster. Generation 0 is the fitness of ``x0``; then ``generations``
+    ask/tell rounds. Returns the best candidate seen (not the distribution mean).
+    """
+    import cma
+
+    x0 = np.asarray(x0, np.float64)
+    diagonal = len(x0) > 1000 if diagonal is None else diagonal
+    opts = {"seed": seed + 1, "verbose": -9, "CMA_diagonal": bool(diagonal), "tolflatfitness": generations + 10,
+            "tolfun": 0, "tolfunhist": 0, "tolx": 0, "tolstagnation": 10 ** 9}
+    if popsize:
+        opts["popsize"] = int(popsize)
+    t0 = time.perf_counter() if t0 is None else t0
+    log = _Logger("CMA-ES", layer, generations, t0, log_every, verbose)
+    f0 = float(fitness(x0[None])[0])
+    best, best_fit, evals = x0.copy(), f0, 1
+    log.log(0, np.array([f0]), evals)
+    es = cma.CMAEvolutionStrategy(x0, sigma0, opts)
+    for gen in range(1, generations + 1):
+        cands = np.asarray(es.ask())
+        fits = fitness(cands)
+        evals += len(cands)
+        es.tell(list(cands), list(1.0 - fits))  # cma minimises
+        i = int(np.argmax(fits))
+        if fits[i] > best_fit:
+            best, best_fit = cands[i].copy(), float(fits[i])
+        log.log(gen, fits, evals)
+    return RunResult(best, best_fit, log.rows)
+
+
+def _pso_creator():
+    """DEAP's creator classes for PSO (created once per process)."""
+    from deap import base, creator
+
+    if not hasattr(creator, "KnnPsoFitness"):
+        creator.create("KnnPsoFitness", base.Fitness, weights=(1.0,))
+    if not hasattr(creator, "KnnParticle"):
+        creator.create("KnnParticle", np.ndarray, fitness=creator.KnnPsoFitness, speed=None, best=None)
+    return creator
+
+
+def run_pso(fitness: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, generations: int, particles: int = 20,
+            spread: float = 0.05, vmax: float = 0.01, c1: float = 2.0, c2: float = 2.0, seed: int = 0,
+            layer: int = 1, t0: float | None = None, log_every: int | None = None, verbose: bool = True) -> RunResult:
+    """Particle swarm optimisation (``deap`` particles and toolbox) maximising ``fitness`` from ``x0``.
+
+    The paper's update rule, per dimension with fresh uniform random numbers::
+
+        v <- v + c1 * U(0,1) * (pbest - x) + c2 * U(0,1) * (gbest - x);   v clamped to [-vmax, vmax]
+        x <- x + v
+
+    (no inertia weight; the velocity clamp is what keeps the swarm bounded, as in Kennedy &
+    Eberhart's original). Particle 0 starts at ``x0``, the others uniformly within ``+-spread`` of
+    it; speeds start uniform in ``+-vmax``. Generation 0 evaluates the initial swarm; the whole
+    swarm is evaluated in one batched call per generation.
+    """
+    from deap import base
+
+    creator = _pso_creator()
+    rng = np.random.default_rng(seed)
+    x0 = np.asarray(x0, np.float64)
+    D = len(x0)
+
+    def generate():
+        part = creator.KnnParticle(x0 + rng.uniform(-spread, spread, D))
+        part.speed = rng.uniform(-vmax, vmax, D)
+        return part
+
+    def update(part, gbest):
+        u1, u2 = rng.uniform(0, 1, D), rng.uniform(0, 1, D)
+        part.speed = np.clip(part.speed + c1 * u1 * (part.best - part) + c2 * u2 * (gbest - part), -vmax, vmax)
+        part[:] = part + part.speed
+
+    toolbox = base.Toolbox()
+    toolbox.register("particle", generate)
+    toolbox.register("population", lambda n: [toolbox.particle() for _ in range(n)])
+    toolbox.register("update", update)
+
+    swarm = toolbox.population(particles)
+    swarm[0][:] = x0
+    t0 = time.perf_counter() if t0 is None else t0
+    log = _Logger("PSO", layer, generations, t0, log_every, verbose)
+    gbest, gbest_fit, evals = None, -np.inf, 0
+    for gen in range(0, generations + 1):
+        if gen > 0:
+            for part in swarm:
+                toolbox.update(part, gbest)
+        fits = fitness(np.stack([np.asarray(p) for p in swarm]))
+        evals += len(swarm)
+        for part, f in zip(swarm, fits):
+            part.fitness.values = (float(f),)
+            if part.best is None or part.best.fitness.values[0] < f:
+                part.best = creator.KnnParticle(np.array(part))
+                part.best.fitness.values = (float(f),)
+            if f > gbest_fit:
+                gbest, gbest_fit = creator.KnnParticle(np.array(part)), float(f)
+        log.log(gen, fits, evals)
+    return RunResult(np.asarray(gbest).copy(), gbest_fit, log.rows)
+
+
+@dataclass
+class SerialResult:
+    """A serial (layer after layer) optimisation: final layers, history (one row per generation)."""
+
+    method: str
+    conv: list[Layer]
+    history: pd.DataFrame
+    seconds: float
+    fitness: list[float]  # best fitness after each layer
+
+
+def optimise_serial(method: str, conv0: Sequence[Layer], x_ref, y_ref, x_val, y_val, *, generations: int,
+                    popsize: int = 16, k: int = 9, seed: int = 0, sigma: float = 0.5, pso_spread: float = 0.5,
+                    pso_vmax: float = 0.1, c1: float = 2.0, c2: float = 2.0, pop_chunk: int = 8,
+                    image_batch: int = 500, log_every: int | None = None, verbose: bool = True,
+                    label: str | None = None) -> SerialResult:
+    """Optimise the conv layers one after the other (layer 1 first, then layer 2 with layer 1 fixed).
+
+    ``method``: ``"cma"`` or ``"pso"``. ``conv0``: the start (random init for a random start, the
+    backprop weights for fine-tuning). Step sizes are relative to each layer's Glorot scale
+    (:func:`glorot_std`): CMA-ES ``sigma0 = sigma * scale``; PSO spread ``pso_spread * scale`` and
+    velocity clamp ``pso_vmax * scale``. ``generations`` per layer, ``popsize`` candidates
+    (particles) per generation. The history has one row per generation (method, layer,
+    generation, evaluations, best, mean, best_so_far, elapsed seconds since the start).
+    """
+    if method not in ("cma", "pso"):
+        raise ValueError(f"method must be 'cma' or 'pso', got {method!r}")
+    name = label or {"cma": "CMA-ES", "pso": "PSO"}[method]
+    conv = [(np.array(a), np.array(b)) for a, b in conv0]
+    rows, fits = [], []
+    t0 = time.perf_counter()
+    for li in range(len(conv)):
+        ev = PopulationFitness(conv, li, x_ref, y_ref, x_val, y_val, k=k, pop_chunk=pop_chunk, image_batch=image_batch)
+        scale = glorot_std(conv[li])
+        x0 = flatten_layer(conv[li])
+        if method == "cma":
+            res = run_cma(ev, x0, sigma * scale, generations, popsize=popsize, seed=seed + li, layer=li + 1,
+                          t0=t0, log_every=log_every, verbose=verbose)
+        else:
+            res = run_pso(ev, x0, generations, particles=popsize, spread=pso_spread * scale, vmax=pso_vmax * scale,
+                          c1=c1, c2=c2, seed=seed + li, layer=li + 1, t0=t0, log_every=log_every, verbose=verbose)
+        conv[li] = ev.decode(res.best)
+        fits.append(res.best_fitness)
+        for r in res.history:
+            r["method"] = name
+        rows += res.history
+    return SerialResult(name, conv, pd.DataFrame(rows), time.perf_counter() - t0, fits)
+
+
+# ------------------------------------------------------------------------------------------
+# Evaluation and stored sizes
+# ------------------------------------------------------------------------------------------
+def knn_accuracy(conv: Sequence[Layer], x_ref, y_ref, x_test, y_test, k: int = 9) -> float:
+    """Test accuracy of the sliced network: features of ``conv``, k-NN with ``x_ref`` as reference set."""
+    model = sliced_model(conv, x_ref.shape[1:])
+    f_ref = model.predict(x_ref, batch_size=256, verbose=0)
+    f_te = model.predict(x_test, batch_size=256, verbose=0)
+    return KNNHead(k).fit(f_ref, y_ref).score(f_te, y_test)
+
+
+def inference_copy(model: keras.Model) -> keras.Model:
+    """An uncompiled copy of ``model`` with its weights: what an inference engine stores (a trained,
+    compiled model would also save its optimizer's state, e.g. Adam's two moments per weight)."""
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _file_size(write: Callable[[str], None], suffix: str) -> int:
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "file" + suffix)
+        write(path)
+        return os.path.getsize(path)
+
+
+def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -> pd.DataFrame:
+    """Bytes on disk of the inference engines, each written to a temporary file and measured.
+
+    Rows: the full CNN (``.keras`` model and weights-only ``.weights.h5``, no optimizer state), the sliced network's
+    kernels only (``.weights.h5`` of the sliced model, and a raw float32 ``.npz``), and kernels
+    plus the k-NN reference set, stored either as the reference *images* (uint8, features are
+    recomputed at load) or as the reference *features* (float32, what the k-NN actually searches).
+    """
+    sliced = sliced_model(conv, x_ref.shape[1:])
+    full_model = inference_copy(full_model)
+    kern = {f"k{i}": a for i, (a, b) in enumerate(conv)} | {f"b{i}": b for i, (a, b) in enumerate(conv)}
+
+    def npz(path, **arrays):
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+
+    imgs = np.clip(np.rint(np.asarray(x_ref) * 255), 0, 255).astype(np.uint8)
+    labels = np.asarray(y_ref).astype(np.uint8)
+    feats = sliced.predict(x_ref, batch_size=256, verbose=0).astype(np.float32)
+    n_params = sum(a.size + b.size for a, b in conv)
+    rows = {
+        "full CNN (.keras)": (full_model.count_params(), _file_size(full_model.save, ".keras")),
+        "full CNN weights (.weights.h5)": (full_model.count_params(), _file_size(full_model.save_weights, ".weights.h5")),
+        "sliced: kernels only (.weights.h5)": (n_params, _file_size(sliced.save_weights, ".weights.h5")),
+        "sliced: kernels only (.npz)": (n_params, _file_size(lambda p: npz(p, **kern), ".npz")),
+        "sliced: kernels + reference images uint8 (.npz)": (
+            n_params, _file_size(lambda p: npz(p, **kern, images=imgs, labels=labels), ".npz")),
+        "sliced: kernels + reference features float32 (.npz)": (
+            n_params, _file_size(lambda p: npz(p, **kern, features=feats, labels=labels), ".npz")),
+    }
+    df = pd.DataFrame(rows, index=["parameters", "bytes"]).T
+    df["KiB"] = (df["bytes"] / 1024).round(1)
+    df.index.name = "inference engine"
+    return df
+
+
+def weights_file_size(model: keras.Model) -> int:
+    """Bytes of the model's weights-only ``.weights.h5`` file (the paper's "inference engine size"),
+    without optimizer state."""
+    return _file_size(inference_copy(model).save_weights, ".weights.h5")
+
+
+# ------------------------------------------------------------------------------------------
+# Notebook helpers: data, backprop training, history plots
+# ------------------------------------------------------------------------------------------
+def prepare_images(x: np.ndarray) -> np.ndarray:
+    """uint8 images ``(n, 28, 28)`` in 0..255 -> float32 ``(n, 28, 28, 1)`` in [0, 1]."""
+    return (np.asarray(x, np.float32) / 255.0)[..., None]
+
+
+def fitness_split(x, y, n: int, val_fraction: float, seed: int = 0):
+    """The evolution's own data: ``n`` of the training images (stratified), split into a k-NN
+    reference part and a validation part (``val_fraction``) that the fitness is scored on. The
+    test images are never used by the fitness. Returns ``x_ref, y_ref, x_val, y_val``."""
+    from sklearn.model_selection import train_test_split
+
+    from .data import stratified_subset
+
+    xs, ys = stratified_subset(x, y, n, seed)
+    x_ref, x_val, y_ref, y_val = train_test_split(xs, ys, test_size=val_fraction, stratify=ys, random_state=seed)
+    return x_ref, y_ref, x_val, y_val
+
+
+def train_cnn(dense_units: int, x_tr, y_tr, x_te, y_te, *, epochs: int, batch_size: int = 128,
+              learning_rate: float = 1e-3, seed: int = 0, desc: str = "") -> tuple[keras.Model, dict]:
+    """Train :func:`build_mnist_cnn` by backprop (Adam, cross-entropy). Returns the model and
+    ``{"accuracy", "seconds", "parameters", "weights_bytes"}`` (test accuracy of the softmax head)."""
+    from .train import fit
+
+    keras.utils.set_random_seed(seed)
+    model = build_mnist_cnn(dense_units)
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    hist = fit(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, desc=desc or f"CNN {dense_units}")
+    acc = float(model.evaluate(x_te, y_te, batch_size=512, verbose=0)[1])
+    return model, {"accuracy": acc, "seconds": hist["seconds"], "parameters": model.count_params(),
+                   "weights_bytes": weights_file_size(model)}
+
+
+def plot_histories(histories: dict[str, pd.DataFrame], title: str = ""):
+    """Best-so-far fitness against generation (layer 1's generations, then layer 2's) and against
+    wall-clock time, one line per run; a dotted line marks where layer 2 starts."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for label, h in histories.items():
+        h = h.reset_index(drop=True)
+        step = np.arange(len(h))
+        best = h.groupby("layer")["best_so_far"].cummax()
+        axes[0].plot(step, best, marker="o", ms=2, label=label)
+        axes[1].plot(h["elapsed"], best, marker="o", ms=2, label=label)
+        starts = step[h["layer"].diff().fillna(0).to_numpy() > 0]
+        for s in starts:
+            axes[0].axvline(s, ls=":", c="grey", lw=0.8)
+    axes[0].set(xlabel="generation (layer 1, then layer 2)", ylabel="best fitness (k-NN validation accuracy)")
+    axes[1].set(xlabel="wall-clock time (s)", ylabel="best fitness (k-NN validation accuracy)")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,144 @@
+"""k-NN slicing: the k-NN head, the batched population fitness, CMA-ES and PSO (imgclf.evolve)."""
+
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from imgclf import evolve
+
+
+def synthetic_digits(n: int, seed: int = 0, classes: int = 10):
+    """Small 12x12 images: one random template per class under strong noise (learnable, not trivial:
+    random conv features give 60-95 % k-NN accuracy)."""
+    rng = np.random.default_rng(seed)
+    templates = rng.uniform(0, 1, (classes, 12, 12)) > 0.6
+    y = np.arange(n) % classes
+    x = templates[y] * 0.5 + rng.uniform(0, 1.0, (n, 12, 12))
+    return x.astype(np.float32)[..., None], y
+
+
+TINY = (4, 6)  # filters of a tiny two-layer conv net on 12x12 images
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    x, y = synthetic_digits(160)
+    return dict(x_ref=x[:120], y_ref=y[:120], x_val=x[120:], y_val=y[120:],
+                conv=evolve.random_conv_layers(TINY, seed=1))
+
+
+# ---- the k-NN head ------------------------------------------------------------------------
+@pytest.mark.parametrize("k", [1, 2, 4, 9])
+def test_knn_head_agrees_with_sklearn(k):
+    rng = np.random.default_rng(k)
+    ref, labels = rng.normal(size=(300, 16)), rng.choice([2, 5, 7, 11], 300)
+    q = rng.normal(size=(120, 16))
+    ours = evolve.KNNHead(k, batch=50).fit(ref, labels).predict(q)
+    theirs = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(ref, labels).predict(q)
+    np.testing.assert_array_equal(ours, theirs)
+    # with this many ties at k=2 and k=4 the tie rule must have been exercised
+    assert set(ours) <= {2, 5, 7, 11}
+
+
+def test_knn_tied_vote_goes_to_the_lowest_label_like_sklearn():
+    ref = np.array([[0.0], [1.0], [3.0], [3.5]])
+    labels = np.array([7, 3, 7, 3])
+    q = np.array([[0.4], [3.2]])  # k=2: one vote for 7 and one for 3 each
+    ours = evolve.KNNHead(2).fit(ref, labels).predict(q)
+    theirs = KNeighborsClassifier(n_neighbors=2).fit(ref, labels).predict(q)
+    np.testing.assert_array_equal(ours, [3, 3])
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_knn_head_rejects_k_larger_than_reference_set():
+    with pytest.raises(ValueError, match="k=5"):
+        evolve.KNNHead(5).fit(np.zeros((3, 2)), [0, 1, 2])
+
+
+# ---- the network and genomes ----------------------------------------------------------------
+def test_classic_cnn_parameter_counts():
+    full = evolve.build_mnist_cnn(128)
+    assert full.count_params() == 1_199_882
+    assert sum(a.size + b.size for a, b in evolve.conv_layers(full)) == 18_816
+    assert evolve.sliced_model(evolve.conv_layers(full)).output_shape == (None, 9216)
+    # the two-pool variant gives the paper's counts of its narrow networks (122k ... 31.7k)
+    assert [evolve.build_mnist_cnn(w, pool_after_each=True).count_params() for w in (64, 8)] == [121_930, 31_714]
+
+
+def test_genome_round_trip():
+    layer = evolve.random_conv_layers((3, 5), seed=2)[1]
+    k, b = evolve.unflatten_layer(evolve.flatten_layer(layer), layer[0].shape)
+    np.testing.assert_array_equal(k, layer[0])
+    np.testing.assert_array_equal(b, layer[1])
+    with pytest.raises(ValueError):
+        evolve.unflatten_layer(np.zeros(7), layer[0].shape)
+
+
+# ---- batched fitness == per-individual fitness ------------------------------------------------
+@pytest.mark.parametrize("layer_index", [0, 1])
+def test_batched_fitness_equals_per_individual(tiny, layer_index):
+    conv = tiny["conv"]
+    rng = np.random.default_rng(layer_index)
+    x0 = evolve.flatten_layer(conv[layer_index])
+    pop = x0 + rng.normal(0, 2 * evolve.glorot_std(conv[layer_index]), (5, len(x0)))
+    data = [tiny[k] for k in ("x_ref", "y_ref", "x_val", "y_val")]
+    ev = evolve.PopulationFitness(conv, layer_index, *data, k=3, pop_chunk=2)  # 3 chunks, the last padded
+    batched = ev(pop)
+    model = evolve.sliced_model(conv, tiny["x_ref"].shape[1:])
+    single = [evolve.fitness_per_individual(conv, layer_index, g, *data, k=3, model=model) for g in pop]
+    np.testing.assert_array_equal(batched, single)
+    assert len(set(np.round(single, 6))) > 1  # the candidates differ, so the comparison means something
+    assert ev.evaluations == 5
+
+
+# ---- optimisers improve a poor start ---------------------------------------------------------
+def poor_start(conv):
+    """Layer 1's kernels and biases all negative: ReLU kills every feature, the k-NN votes blindly
+    (layer 2 keeps its random start, so a revived layer 1 shows up in the fitness)."""
+    (k1, b1), rest = conv[0], conv[1:]
+    return [(np.full_like(k1, -0.3), np.full_like(b1, -0.1)), *rest]
+
+
+@pytest.mark.parametrize("method", ["cma", "pso"])
+def test_optimiser_improves_fitness_from_a_poor_start(tiny, method, capsys):
+    start = poor_start(tiny["conv"])
+    data = [tiny[k] for k in ("x_ref", "y_ref", "x_val", "y_val")]
+    res = evolve.optimise_serial(method, start, *data, generations=4, popsize=8, k=3, seed=0,
+                                 sigma=3.0, pso_spread=3.0, pso_vmax=1.0, log_every=1)
+    h = res.history
+    start_fit = evolve.PopulationFitness(start, 0, *data, k=3)(evolve.flatten_layer(start[0])[None])[0]
+    assert start_fit <= 0.15  # chance level for 10 classes is 0.1
+    assert res.fitness[-1] >= start_fit + 0.3
+    assert list(h.layer.unique()) == [1, 2] and h.generation.max() == 4
+    assert (np.diff(h["elapsed"].to_numpy()) >= 0).all()
+    assert (np.diff(h.groupby("layer")["best_so_far"].cummax()) >= 0).all()
+    assert "gen    4/4" in capsys.readouterr().out
+    # the returned kernels are the ones that scored the reported fitness
+    ev = evolve.PopulationFitness(res.conv, 1, *data, k=3)
+    assert ev(evolve.flatten_layer(res.conv[1])[None])[0] == pytest.approx(res.fitness[-1])
+
+
+def test_pso_respects_the_velocity_clamp_and_the_update_rule():
+    seen = []
+
+    def sphere(pop):
+        seen.append(pop.copy())
+        return -np.sum((pop - 3.0) ** 2, axis=1)
+
+    res = evolve.run_pso(sphere, np.zeros(5), generations=30, particles=6, spread=0.5, vmax=0.2, seed=0, verbose=False)
+    steps = np.abs(np.diff(np.stack(seen), axis=0))
+    assert steps.max() <= 0.2 + 1e-12
+    assert res.best_fitness > -np.sum(3.0 ** 2 * np.ones(5)) / 4  # moved most of the way to the optimum
+    assert len(res.history) == 31
+
+
+def test_cma_picks_separable_mode_in_high_dimension():
+    calls = []
+
+    def f(pop):
+        calls.append(pop.shape)
+        return -np.sum(pop ** 2, axis=1)
+
+    res = evolve.run_cma(f, np.ones(2000), 0.3, generations=2, popsize=6, verbose=False)
+    assert calls[1:] == [(6, 2000), (6, 2000)]
+    assert res.best_fitness >= f(np.ones((1, 2000)))[0]
