@@ -200,3 +200,103 @@ def step_time(model: keras.Model, input_shape: Sequence[int], batch_size: int, s
         model.train_on_batch(x, y)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+# ------------------------------------------------------------------------------------------
+# Notebook 05 drivers: inputs per architecture, CV over candidates, final model and its report
+# ------------------------------------------------------------------------------------------
+class Inputs:
+    """Images read once per input size, frozen-base features computed once per (model, size)."""
+
+    def __init__(self, train_set, test_set):
+        self.sets = {"train": train_set, "test": test_set}
+        self._images: dict = {}
+        self._features: dict = {}
+
+    def images(self, split: str, size: int) -> np.ndarray:
+        from .data import read_images
+
+        if (split, size) not in self._images:
+            self._images[split, size] = read_images(self.sets[split], size)
+        return self._images[split, size]
+
+    def prepare(self, arch: str, weights, size: int, seed: int = 0, head: str = "1024-1024",
+                dropout: float = 0.05) -> dict:
+        """``x_train``, ``x_test`` and a reusable ``make_model`` for one candidate.
+
+        With ``weights`` (ImageNet or a file): frozen base, features cached, head trained. With
+        ``weights=None``: the whole network from random initialisation on preprocessed images.
+        """
+        from .models import transfer
+
+        scratch = weights is None
+        kw = dict(head=head, dropout=dropout) if arch == "resnet50" else {}
+        build = transfer.build_resnet50 if arch == "resnet50" else transfer.build_mobilenet
+        tm = build(size, weights=weights, train_base=scratch, **kw)
+        if scratch:
+            x = {s: tm.preprocess(self.images(s, size).astype(np.float32)) for s in ("train", "test")}
+            model = tm.model
+        else:
+            key = (arch, size, str(weights))
+            if key not in self._features:
+                t0 = time.perf_counter()
+                self._features[key] = {s: transfer.extract_features(tm, self.images(s, size)) for s in ("train", "test")}
+                self._features[key]["seconds"] = time.perf_counter() - t0
+            x = self._features[key]
+            model = fresh_head(tm, seed)
+        return {"x_train": x["train"], "x_test": x["test"], "make_model": reusable(model), "tm": tm,
+                "full_counts": transfer.param_counts(tm.model)}
+
+
+def select(cands: dict, y: np.ndarray, *, folds: int, epochs: int, batch_size: int, seed: int,
+           sparse: bool = False, lr_stages=None) -> tuple[pd.DataFrame, dict, dict]:
+    """CV of every candidate ``name -> dict(prepared inputs, lr=...)``; returns the summary (one
+    row per candidate: mean train/val accuracy and loss, step ms), per-candidate fold tables and
+    histories. The best candidate has the highest mean validation accuracy."""
+    rows, tables, hists = {}, {}, {}
+    for name, c in cands.items():
+        tables[name], hists[name] = cross_validate(
+            c["make_model"], c["x_train"], y, folds=folds, epochs=epochs, lr=c.get("lr", 1e-3), sparse=sparse,
+            lr_stages=lr_stages, batch_size=batch_size, seed=seed, desc=str(name))
+        rows[name] = tables[name].loc["AVG", ["train accuracy", "val accuracy", "train loss", "val loss", "step ms"]]
+    summary = pd.DataFrame(rows).T
+    summary.index.name = "candidate"
+    return summary, tables, hists
+
+
+def final_and_evaluate(c: dict, y_train, y_test, names, *, epochs: int, batch_size: int, seed: int,
+                       sparse: bool = False, lr_stages=None, desc: str = "final") -> dict:
+    """Retrain candidate ``c`` on all training data; evaluate on train and test."""
+    model, hist = fit_final(c["make_model"], c["x_train"], y_train, epochs=epochs, lr=c.get("lr", 1e-3),
+                            sparse=sparse, lr_stages=lr_stages, batch_size=batch_size, seed=seed,
+                            validation_data=(c["x_test"], y_test), desc=desc)
+    return {"model": model, "history": hist, "train": evaluate(model, c["x_train"], y_train, names),
+            "test": evaluate(model, c["x_test"], y_test, names)}
+
+
+def report_final(report, tag: str, res: dict, paper_counts: pd.DataFrame, paper_metrics: pd.DataFrame,
+                 fig_numbers: dict) -> pd.DataFrame:
+    """Figures (curves, confusion train/test, ROC) and tables (TP/TN/FP/FN, per-class metrics,
+    both beside the paper's) of one final model. Returns the per-class test table."""
+    from . import paper, plots
+
+    n = fig_numbers
+    report.figure(plots.history(res["history"], title=f"{tag} final (validation = test, monitor only)"),
+                  f"fig{n['curves']}_{tag}_final_curves")
+    names = list(res["test"]["per_class"].index[:-1])
+    for split in ("train", "test"):
+        report.figure(plots.confusion(res[split]["confusion"], names, title=f"{tag}: confusion matrix ({split})"),
+                      f"fig{n[split]}_{tag}_confusion_{split}")
+    report.figure(plots.roc(res["test"]["roc"], title=f"{tag}: ROC one vs rest (test)"), f"fig{n['roc']}_{tag}_roc")
+    pc = res["test"]["per_class"]
+    report.table(pc, f"{tag}_per_class_test")
+    ours_counts = pc.loc[names, ["TP", "TN", "FP", "FN"]].reset_index(drop=True)
+    ours_metrics = pc.loc[names, ["precision", "recall", "specificity", "accuracy", "F1"]].reset_index(drop=True)
+    pos = pd.Index([f"{i}: paper {p} / ours {o}" for i, (p, o) in enumerate(zip(paper_counts.index, names))],
+                   name="class")
+    for ours, pap, name in ((ours_counts, paper_counts, "counts"), (ours_metrics, paper_metrics, "metrics")):
+        p = pap.reset_index(drop=True).set_axis(pos)
+        o = ours.astype(float).set_axis(pos)
+        report.comparison(paper.side_by_side(p, o), f"{tag}_{name}_paper_vs_ours")
+    report.table(pd.DataFrame({k: {"AUC": v[2]} for k, v in res["test"]["roc"].items()}).T, f"{tag}_auc_test")
+    return pc
