@@ -43,6 +43,10 @@ def test_bad_parameter_stops_notebook_naming_it(tmp_path):
 NB04 = REPO / "notebooks" / "04_knn_slicing_evolution.ipynb"
 TINY04 = dict(table2_settings=[[200, 100, 1], [200, 100, 2], [300, 100, 1]], dense_widths=[16, 8], fitness_images=120,
               generations=1, popsize=4, random_generations=2, pop_chunk=4)
+NB05 = REPO / "notebooks" / "05_linnaeus_transfer.ipynb"
+TINY05 = dict(n_train=40, n_test=20, scratch_mobilenet_size=32, scratch_resnet_size=32, folds=2, epochs=1,
+              learning_rates=[1e-3, 1e-4], resnet_epochs=1, resnet_heads=["64", "linear"], step_time_batch=2,
+              step_time_steps=1)
 
 
 @pytest.mark.notebook
@@ -62,3 +66,23 @@ def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path
     assert "kernels only" in sizes and "reference features" in sizes
     hist = (out / "evolution_history.csv").read_text().splitlines()
     assert len(hist) > 1 + 4 * 2  # header + CMA/PSO x random start/fine-tune, two layers each
+
+
+@pytest.mark.notebook
+@pytest.mark.realdata
+def test_notebook05_runs_and_flags_missing_imagenet_weights(real_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached weights in a fresh home
+    pm.execute_notebook(str(NB05), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                        parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path),
+                                        mobilenet_weights=str(tmp_path / "absent.h5"),
+                                        resnet_weights=str(tmp_path / "absent.h5"), **TINY05))
+    out = tmp_path / "05_linnaeus_transfer"
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["comparable"] is False
+    assert "no ImageNet weights" in res["not_comparable_reason"]
+    counts = {r["level_0"] + "/" + r["level_1"]: r for r in res["comparisons"]["tables2_5_param_counts"]}
+    assert counts["ResNet50/trainable params"]["ours"] == 4_207_621
+    for fig in ("fig9_mobilenet_confusion_test", "fig10_mobilenet_roc", "fig17_resnet50_confusion_test"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    t14 = res["comparisons"]["table14_paper_vs_ours"]
+    assert all(0 <= r["ours"] <= 1 for r in t14 if r["level_1"] == "test accuracy")

@@ -229,3 +229,44 @@ def resolve(notebook: str, profile: str, seed: int = 0, **overrides: Any) -> dic
             base[name] = _check_like(name, value, base[name])
     base.update(profile=profile, seed=seed)
     return base
+
+
+# Notebook 05 (paper 5): MobileNet and ResNet50 transfer learning on Linnaeus 5 / the flowers stand-in.
+_PROFILES["05_linnaeus_transfer"] = {
+    "smoke": dict(
+        n_train=250,                 # stratified subset of the training split
+        n_test=150,
+        mobilenet_size=224,          # input size with ImageNet weights (frozen base, cached features)
+        resnet_size=256,
+        scratch_mobilenet_size=64,   # input size when there are no ImageNet weights (whole network trained)
+        scratch_resnet_size=32,
+        folds=2,
+        epochs=2,
+        learning_rates=[1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+        batch_size=32,
+        resnet_epochs=2,
+        resnet_lrs=[1e-3, 1e-4, 1e-5, 1e-6],
+        resnet_heads=["1024-1024", "256", "linear"],
+        resnet_dropout=0.05,
+        step_time_batch=8,
+        step_time_steps=2,
+    ),
+    "paper": dict(
+        n_train=1_000_000,
+        n_test=1_000_000,
+        mobilenet_size=224,
+        resnet_size=256,
+        scratch_mobilenet_size=128,
+        scratch_resnet_size=128,
+        folds=5,
+        epochs=20,
+        learning_rates=[1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+        batch_size=32,
+        resnet_epochs=20,
+        resnet_lrs=[1e-3, 1e-4, 1e-5, 1e-6],
+        resnet_heads=["1024-1024", "256", "linear"],
+        resnet_dropout=0.05,
+        step_time_batch=32,
+        step_time_steps=5,
+    ),
+}

@@ -369,3 +369,164 @@ def to_dataset(x, y=None, batch_size: int = 32, shuffle: bool = False, seed: int
     if shuffle:
         ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+# ------------------------------------------------------------------------------------------
+# Linnaeus 5 and its offline stand-in, Flowers Recognition (paper 5)
+# ------------------------------------------------------------------------------------------
+LINNAEUS_CLASSES = ("berry", "bird", "dog", "flower", "other")
+LINNAEUS_URL = "http://chaladze.com/l5/"
+LINNAEUS_SIZES = (256, 128, 64, 32)
+FLOWERS_CLASSES = ("daisy", "dandelion", "rose", "sunflower", "tulip")
+FLOWERS_MANIFEST_SHA256 = "d91f3ef9f794857d15cc5347d9db6a118000d8833b37e89f86ea4bc3ab775fdb"
+
+
+@dataclass
+class ImageSet:
+    """Image files and labels of one split: ``paths`` (n,), ``labels`` int64 (n,) in 0..k-1.
+
+    ``sha256`` (n,) holds the expected checksum of each file where the source gives one (else
+    empty strings); :func:`read_images` checks it.
+    """
+
+    paths: list
+    labels: np.ndarray
+    class_names: tuple
+    split: str
+    sha256: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, idx) -> "ImageSet":
+        idx = np.asarray(idx)
+        return ImageSet([self.paths[i] for i in idx], self.labels[idx], self.class_names, self.split,
+                        None if self.sha256 is None else [self.sha256[i] for i in idx])
+
+
+def _linnaeus_how(root: Path) -> str:
+    return (
+        f"Linnaeus 5 is published at {LINNAEUS_URL} (Chaladze & Kalatozishvili 2017) as one .rar archive per "
+        "resolution (256, 128, 64 or 32 px). Download it and unpack it (e.g. `unrar x Linnaeus5_256.rar` or "
+        f"`7z x ...`) into {root}, so that the folders read `{root}/Linnaeus 5 256X256/train/berry/1_256.jpg` "
+        f"(classes {', '.join(LINNAEUS_CLASSES)}; splits train and test). Set the data directory with the "
+        "`data_dir` notebook parameter or IMGCLF_DATA."
+    )
+
+
+def linnaeus_dir(data_dir: str | os.PathLike | None = None, resolution: int | None = None) -> Path:
+    """The ``Linnaeus 5 <N>X<N>`` folder under ``<data_dir>/linnaeus5/`` (or ``<data_dir>/`` itself).
+
+    ``resolution`` None picks the largest one present. Raises :class:`DataFileMissingError` with
+    download and unpacking instructions when there is none.
+    """
+    base = config.data_dir(data_dir)
+    roots = [base / "linnaeus5", base]
+    sizes = [resolution] if resolution is not None else list(LINNAEUS_SIZES)
+    for size in sizes:
+        for root in roots:
+            d = root / f"Linnaeus 5 {size}X{size}"
+            if d.is_dir():
+                return d
+    want = f"Linnaeus 5 {resolution}X{resolution}" if resolution else "Linnaeus 5 <N>X<N> (N in 256/128/64/32)"
+    raise DataFileMissingError(f"Linnaeus 5 folder {want!r} is missing under {roots[0]} (or {roots[1]}). "
+                               + _linnaeus_how(roots[0]))
+
+
+_IMAGE_EXT = (".jpg", ".jpeg", ".png")
+
+
+def load_linnaeus5(
+    data_dir: str | os.PathLike | None = None, resolution: int | None = None
+) -> tuple[ImageSet, ImageSet]:
+    """Linnaeus 5 file lists from ``Linnaeus 5 <N>X<N>/{train,test}/<class>/*.jpg``.
+
+    Returns ``(train, test)`` :class:`ImageSet`s with labels berry 0, bird 1, dog 2, flower 3,
+    other 4 (the published set: 1,200 train and 400 test images per class). Read the pixels with
+    :func:`read_images`. A missing split or class folder, or an empty one, raises
+    :class:`DataFileMissingError` naming it and saying how to get the archive.
+    """
+    root = linnaeus_dir(data_dir, resolution)
+    out = []
+    for split in ("train", "test"):
+        paths, labels = [], []
+        for k, cls in enumerate(LINNAEUS_CLASSES):
+            d = root / split / cls
+            if not d.is_dir():
+                raise DataFileMissingError(f"Linnaeus 5 class folder {d} is missing (the archive is incomplete or "
+                                           "unpacked elsewhere). " + _linnaeus_how(root.parent))
+            files = sorted(p for p in d.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+            if not files:
+                raise DataFileMissingError(f"Linnaeus 5 class folder {d} holds no images. " + _linnaeus_how(root.parent))
+            paths += files
+            labels += [k] * len(files)
+        out.append(ImageSet(paths, np.asarray(labels, np.int64), LINNAEUS_CLASSES, split))
+    return out[0], out[1]
+
+
+def load_flowers(
+    data_dir: str | os.PathLike | None = None, drop_cross_class: bool = True
+) -> tuple[ImageSet, ImageSet]:
+    """The Flowers Recognition stand-in from ``<data_dir>/flowers/manifest.csv`` (checksummed).
+
+    Returns ``(train, test)`` :class:`ImageSet`s from the manifest's ``split_suggested`` (no
+    duplicate group spans both splits), labels daisy 0, dandelion 1, rose 2, sunflower 3, tulip 4,
+    each file's sha256 from the manifest (checked by :func:`read_images`). ``drop_cross_class``
+    drops the 8 files of the 4 photos filed under both rose and tulip.
+    """
+    import pandas as pd
+
+    directory = config.data_dir(data_dir) / "flowers"
+    manifest = directory / "manifest.csv"
+    if not manifest.exists():
+        raise _missing("manifest.csv", directory, FLOWERS_MANIFEST_SHA256,
+                       "It comes with the staged Flowers Recognition stand-in (shared/data/flowers, see SOURCES.md).")
+    digest = sha256_file(manifest)
+    if digest != FLOWERS_MANIFEST_SHA256:
+        raise DataIntegrityError(f"{manifest}: sha256 {digest}, expected {FLOWERS_MANIFEST_SHA256}")
+    df = pd.read_csv(manifest, dtype={"dup_group": str})
+    if drop_cross_class:
+        df = df[df["cross_class_duplicate"].fillna(0).astype(int) == 0]
+    names = tuple(sorted(df["class"].unique()))
+    out = []
+    for split in ("train", "test"):
+        part = df[df["split_suggested"] == split].sort_values("path")
+        paths = [directory / p for p in part["path"]]
+        labels = np.asarray([names.index(c) for c in part["class"]], np.int64)
+        out.append(ImageSet(paths, labels, names, split, list(part["sha256"])))
+    return out[0], out[1]
+
+
+def read_images(images: ImageSet, size: int, verify: bool = True, progress: bool = False) -> np.ndarray:
+    """Decode, convert to RGB and resize every image of ``images`` to ``size`` x ``size``.
+
+    Returns uint8 ``(n, size, size, 3)``. Non-square images are resized without cropping
+    (bilinear, as ``keras.utils.image_dataset_from_directory`` does). A missing file raises
+    :class:`DataFileMissingError`; a file that cannot be decoded, or whose sha256 differs from the
+    one the source lists, raises :class:`DataIntegrityError` naming it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(images), size, size, 3), np.uint8)
+    for i, path in enumerate(images.paths):
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError as e:
+            raise DataFileMissingError(f"image file {path} is missing") from e
+        if verify and images.sha256 is not None and images.sha256[i] and sha256_bytes(raw) != images.sha256[i]:
+            raise DataIntegrityError(f"image file {path}: sha256 {sha256_bytes(raw)}, expected {images.sha256[i]}")
+        try:
+            import io
+
+            with Image.open(io.BytesIO(raw)) as im:
+                im.load()
+                out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            raise DataIntegrityError(f"image file {path} cannot be decoded ({type(e).__name__}: {e}); "
+                                     "it is truncated or not an image: replace it from the archive") from e
+    return out
+
+
+__all__ += ["ImageSet", "LINNAEUS_CLASSES", "FLOWERS_CLASSES", "linnaeus_dir", "load_linnaeus5", "load_flowers",
+            "read_images"]

@@ -1,0 +1,302 @@
+"""Paper 5's protocol: stratified k-fold CV of transfer-learning heads, retraining, evaluation.
+
+Works on two kinds of input with one code path:
+
+* cached features (:func:`imgclf.models.transfer.extract_features`) and a fresh copy of the
+  trainable head per fold (:func:`fresh_head`), when the base is frozen;
+* preprocessed images and a whole network built per fold, when the whole network is trained
+  (no ImageNet weights: a frozen *random* base would be meaningless).
+
+Both are driven by a ``make_model(fold_seed) -> keras.Model`` callable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+from sklearn.model_selection import StratifiedKFold
+
+from . import metrics, train
+from .models.transfer import TransferModel
+
+
+def take(x, idx):
+    """Rows ``idx`` of an array or of every array in a list (multi-input features)."""
+    return [a[idx] for a in x] if isinstance(x, (list, tuple)) else x[idx]
+
+
+def n_rows(x) -> int:
+    return len(x[0]) if isinstance(x, (list, tuple)) else len(x)
+
+
+def fresh_head(tm: TransferModel, seed: int) -> keras.Model:
+    """A new copy of ``tm.head``: Dense layers freshly initialised (seeded), any trainable
+    application layers (ResNet50's tail) starting from ``tm``'s (pre-trained) weights."""
+    keras.utils.set_random_seed(seed)
+    head = keras.models.clone_model(tm.head)
+    for layer, src in zip(head.layers, tm.head.layers):
+        if layer.name.startswith("conv") and src.weights:
+            layer.set_weights(src.get_weights())
+        layer.trainable = src.trainable
+    return head
+
+
+def end_to_end(tm: TransferModel, head: keras.Model) -> keras.Model:
+    """Images -> ``tm.features`` (frozen, run every step) -> ``head``: the uncached equivalent."""
+    inp = keras.Input(tm.features.input.shape[1:], name="image")
+    return keras.Model(inp, head(tm.features(inp)), name=f"{head.name}_end_to_end")
+
+
+def lr_schedule(lrs: Sequence[float], epochs: int) -> keras.callbacks.Callback:
+    """Piecewise-constant learning rate: ``lrs[i]`` for the i-th equal share of ``epochs``."""
+    per = max(1, epochs // len(lrs))
+    return keras.callbacks.LearningRateScheduler(lambda epoch, lr: float(lrs[min(epoch // per, len(lrs) - 1)]))
+
+
+def compile_model(model: keras.Model, lr: float, sparse: bool) -> keras.Model:
+    """Adam(lr) + (sparse) categorical cross-entropy. A model handed out by :func:`reusable` keeps
+    its compiled (traced) training function: only its optimizer state is zeroed and lr set."""
+    if getattr(model, "_imgclf_reusable", False) and getattr(model, "optimizer", None) is not None:
+        opt = model.optimizer
+        for v in opt.variables:
+            if v is not getattr(opt, "_learning_rate", None):
+                v.assign(np.zeros(v.shape, v.dtype))
+        opt.learning_rate = lr
+        return model
+    loss = "sparse_categorical_crossentropy" if sparse else "categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def reusable(model: keras.Model) -> Callable[[int], keras.Model]:
+    """``make_model`` for :func:`cross_validate` that hands back ``model`` itself, every time reset
+    to the weights it has now (every fold starts from the same initial head) with a zeroed
+    optimizer. Avoids rebuilding and re-tracing a model per fold and learning rate: for a small
+    head on cached features that overhead, not the arithmetic, is most of the time."""
+    init = [np.array(w) for w in model.weights]
+    model._imgclf_reusable = True
+
+    def make(seed: int) -> keras.Model:
+        for v, w in zip(model.weights, init):
+            v.assign(w)
+        return model
+
+    return make
+
+
+def _targets(y, sparse: bool, num_classes: int):
+    return np.asarray(y) if sparse else keras.utils.to_categorical(y, num_classes)
+
+
+def cross_validate(
+    make_model: Callable[[int], keras.Model],
+    x,
+    y: np.ndarray,
+    *,
+    folds: int,
+    epochs: int,
+    lr: float,
+    sparse: bool = False,
+    lr_stages: Sequence[float] | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    num_classes: int = 5,
+    desc: str = "",
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Stratified ``folds``-fold CV; per fold the best epoch (highest validation accuracy) is kept.
+
+    Returns a table with one row per fold ``k`` (1-based) and an ``AVG`` row, columns
+    ``train accuracy, val accuracy, train loss, val loss, best epoch, seconds, step ms`` (the
+    paper's Tables 7 and 11), and the per-fold training histories.
+    """
+    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    rows, hists = [], []
+    for k, (tr, va) in enumerate(skf.split(np.zeros(len(y)), y), start=1):
+        train.set_seed(seed * 1000 + k)
+        model = compile_model(make_model(seed * 1000 + k), lr_stages[0] if lr_stages else lr, sparse)
+        cbs = [lr_schedule(lr_stages, epochs)] if lr_stages else []
+        h = train.fit(model, take(x, tr), _targets(y[tr], sparse, num_classes), epochs=epochs, batch_size=batch_size,
+                      validation_data=(take(x, va), _targets(y[va], sparse, num_classes)), callbacks=cbs,
+                      desc=f"{desc} fold {k}/{folds}")
+        b = int(np.argmax(h["val_accuracy"]))
+        steps = int(np.ceil(len(tr) / batch_size))
+        rows.append({"k": str(k), "train accuracy": h["accuracy"][b], "val accuracy": h["val_accuracy"][b],
+                     "train loss": h["loss"][b], "val loss": h["val_loss"][b], "best epoch": b + 1,
+                     "seconds": h["seconds"], "step ms": 1000 * float(np.median(h["epoch_time"])) / steps})
+        hists.append(h)
+        if not getattr(model, "_imgclf_reusable", False):
+            del model
+            keras.backend.clear_session(free_memory=True)
+    df = pd.DataFrame(rows).set_index("k")
+    df.loc["AVG"] = df.mean(numeric_only=True)
+    return df, hists
+
+
+def fit_final(
+    make_model: Callable[[int], keras.Model],
+    x,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    sparse: bool = False,
+    lr_stages: Sequence[float] | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    num_classes: int = 5,
+    validation_data=None,
+    desc: str = "final",
+) -> tuple[keras.Model, dict]:
+    """Train on all training data for ``epochs`` (the last epoch's model is kept).
+
+    ``validation_data`` ``(x, y)`` is only monitored for the curves, never used for selection.
+    The history gains ``step ms`` (median epoch time / steps per epoch).
+    """
+    train.set_seed(seed)
+    model = compile_model(make_model(seed), lr_stages[0] if lr_stages else lr, sparse)
+    cbs = [lr_schedule(lr_stages, epochs)] if lr_stages else []
+    val = None if validation_data is None else (validation_data[0], _targets(validation_data[1], sparse, num_classes))
+    h = train.fit(model, x, _targets(y, sparse, num_classes), epochs=epochs, batch_size=batch_size,
+                  validation_data=val, callbacks=cbs, desc=desc)
+    h["step ms"] = 1000 * float(np.median(h["epoch_time"])) / int(np.ceil(n_rows(x) / batch_size))
+    return model, h
+
+
+def evaluate(model: keras.Model, x, y: np.ndarray, names: Sequence[str], sparse: bool = False,
+             batch_size: int = 64) -> dict:
+    """Loss, accuracy, probabilities, predictions, confusion matrix, per-class table, ROC/AUC."""
+    proba = model.predict(x, batch_size=batch_size, verbose=0)
+    pred = proba.argmax(1)
+    k = len(names)
+    onehot = keras.utils.to_categorical(y, k)
+    loss = float(keras.losses.categorical_crossentropy(onehot, np.clip(proba, 1e-7, 1.0)).numpy().mean())
+    return {
+        "loss": loss,
+        "accuracy": metrics.accuracy(y, pred),
+        "proba": proba,
+        "pred": pred,
+        "confusion": confusion_matrix(y, pred, labels=np.arange(k)),
+        "per_class": metrics.per_class_report(y, pred, labels=np.arange(k), names=names),
+        "roc": metrics.roc_per_class(y, proba, names=names),
+    }
+
+
+def step_time(model: keras.Model, input_shape: Sequence[int], batch_size: int, steps: int, lr: float = 1e-4,
+              sparse: bool = False, num_classes: int = 5, seed: int = 0) -> float:
+    """Median seconds per training step of ``model`` on random images (after one warm-up step)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (batch_size, *input_shape)).astype(np.float32)
+    y = _targets(rng.integers(0, num_classes, batch_size), sparse, num_classes)
+    compile_model(model, lr, sparse)
+    model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+# ------------------------------------------------------------------------------------------
+# Notebook 05 drivers: inputs per architecture, CV over candidates, final model and its report
+# ------------------------------------------------------------------------------------------
+class Inputs:
+    """Images read once per input size, frozen-base features computed once per (model, size)."""
+
+    def __init__(self, train_set, test_set):
+        self.sets = {"train": train_set, "test": test_set}
+        self._images: dict = {}
+        self._features: dict = {}
+
+    def images(self, split: str, size: int) -> np.ndarray:
+        from .data import read_images
+
+        if (split, size) not in self._images:
+            self._images[split, size] = read_images(self.sets[split], size)
+        return self._images[split, size]
+
+    def prepare(self, arch: str, weights, size: int, seed: int = 0, head: str = "1024-1024",
+                dropout: float = 0.05) -> dict:
+        """``x_train``, ``x_test`` and a reusable ``make_model`` for one candidate.
+
+        With ``weights`` (ImageNet or a file): frozen base, features cached, head trained. With
+        ``weights=None``: the whole network from random initialisation on preprocessed images.
+        """
+        from .models import transfer
+
+        scratch = weights is None
+        kw = dict(head=head, dropout=dropout) if arch == "resnet50" else {}
+        build = transfer.build_resnet50 if arch == "resnet50" else transfer.build_mobilenet
+        tm = build(size, weights=weights, train_base=scratch, **kw)
+        if scratch:
+            x = {s: tm.preprocess(self.images(s, size).astype(np.float32)) for s in ("train", "test")}
+            model = tm.model
+        else:
+            key = (arch, size, str(weights))
+            if key not in self._features:
+                t0 = time.perf_counter()
+                self._features[key] = {s: transfer.extract_features(tm, self.images(s, size)) for s in ("train", "test")}
+                self._features[key]["seconds"] = time.perf_counter() - t0
+            x = self._features[key]
+            model = fresh_head(tm, seed)
+        return {"x_train": x["train"], "x_test": x["test"], "make_model": reusable(model), "tm": tm,
+                "full_counts": transfer.param_counts(tm.model)}
+
+
+def select(cands: dict, y: np.ndarray, *, folds: int, epochs: int, batch_size: int, seed: int,
+           sparse: bool = False, lr_stages=None) -> tuple[pd.DataFrame, dict, dict]:
+    """CV of every candidate ``name -> dict(prepared inputs, lr=...)``; returns the summary (one
+    row per candidate: mean train/val accuracy and loss, step ms), per-candidate fold tables and
+    histories. The best candidate has the highest mean validation accuracy."""
+    rows, tables, hists = {}, {}, {}
+    for name, c in cands.items():
+        tables[name], hists[name] = cross_validate(
+            c["make_model"], c["x_train"], y, folds=folds, epochs=epochs, lr=c.get("lr", 1e-3), sparse=sparse,
+            lr_stages=lr_stages, batch_size=batch_size, seed=seed, desc=str(name))
+        rows[name] = tables[name].loc["AVG", ["train accuracy", "val accuracy", "train loss", "val loss", "step ms"]]
+    summary = pd.DataFrame(rows).T
+    summary.index.name = "candidate"
+    return summary, tables, hists
+
+
+def final_and_evaluate(c: dict, y_train, y_test, names, *, epochs: int, batch_size: int, seed: int,
+                       sparse: bool = False, lr_stages=None, desc: str = "final") -> dict:
+    """Retrain candidate ``c`` on all training data; evaluate on train and test."""
+    model, hist = fit_final(c["make_model"], c["x_train"], y_train, epochs=epochs, lr=c.get("lr", 1e-3),
+                            sparse=sparse, lr_stages=lr_stages, batch_size=batch_size, seed=seed,
+                            validation_data=(c["x_test"], y_test), desc=desc)
+    return {"model": model, "history": hist, "train": evaluate(model, c["x_train"], y_train, names),
+            "test": evaluate(model, c["x_test"], y_test, names)}
+
+
+def report_final(report, tag: str, res: dict, paper_counts: pd.DataFrame, paper_metrics: pd.DataFrame,
+                 fig_numbers: dict) -> pd.DataFrame:
+    """Figures (curves, confusion train/test, ROC) and tables (TP/TN/FP/FN, per-class metrics,
+    both beside the paper's) of one final model. Returns the per-class test table."""
+    from . import paper, plots
+
+    n = fig_numbers
+    report.figure(plots.history(res["history"], title=f"{tag} final (validation = test, monitor only)"),
+                  f"fig{n['curves']}_{tag}_final_curves")
+    names = list(res["test"]["per_class"].index[:-1])
+    for split in ("train", "test"):
+        report.figure(plots.confusion(res[split]["confusion"], names, title=f"{tag}: confusion matrix ({split})"),
+                      f"fig{n[split]}_{tag}_confusion_{split}")
+    report.figure(plots.roc(res["test"]["roc"], title=f"{tag}: ROC one vs rest (test)"), f"fig{n['roc']}_{tag}_roc")
+    pc = res["test"]["per_class"]
+    report.table(pc, f"{tag}_per_class_test")
+    ours_counts = pc.loc[names, ["TP", "TN", "FP", "FN"]].reset_index(drop=True)
+    ours_metrics = pc.loc[names, ["precision", "recall", "specificity", "accuracy", "F1"]].reset_index(drop=True)
+    pos = pd.Index([f"{i}: paper {p} / ours {o}" for i, (p, o) in enumerate(zip(paper_counts.index, names))],
+                   name="class")
+    for ours, pap, name in ((ours_counts, paper_counts, "counts"), (ours_metrics, paper_metrics, "metrics")):
+        p = pap.reset_index(drop=True).set_axis(pos)
+        o = ours.astype(float).set_axis(pos)
+        report.comparison(paper.side_by_side(p, o), f"{tag}_{name}_paper_vs_ours")
+    report.table(pd.DataFrame({k: {"AUC": v[2]} for k, v in res["test"]["roc"].items()}).T, f"{tag}_auc_test")
+    return pc
