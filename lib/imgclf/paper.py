@@ -39,7 +39,6 @@ def side_by_side(paper: pd.DataFrame, ours: pd.DataFrame, digits: int = 4) -> pd
     df["ours - paper"] = df["ours"] - df["paper"]
     return df.round(digits)
 
-<<<<<<< HEAD
 
 # ---- Paper 4: Radu, k-NN slicing with CMA-ES and PSO ---------------------------------------
 P4_TABLE1 = pd.DataFrame(
@@ -60,7 +59,8 @@ parameters under a k=9 k-NN head. Columns in the order of the notebook's ``table
 
 P4_SLICED_SIZE_KB = 74
 """The k-NN sliced inference engine (kernels only, k=9), paper's "74 KB"."""
-=======
+
+
 # ---- Paper 5: MobileNet and ResNet50 transfer learning on Linnaeus 5 -------------------------
 P5_CLASSES = ["berry", "bird", "dog", "flower", "other"]
 
@@ -140,4 +140,3 @@ P5_TABLE14 = pd.DataFrame(
     index=pd.Index(["MobileNet", "ResNet50"], name="model"),
 )
 """Table 14: the two final models (step time: 176 ms and 2 s per training step)."""
->>>>>>> issue-5
