@@ -49,6 +49,11 @@ TINY05 = dict(n_train=40, n_test=20, scratch_mobilenet_size=32, scratch_resnet_s
               step_time_steps=1)
 
 
+NB02 = REPO / "notebooks" / "02_fracture_cnn.ipynb"
+TINY02 = dict(input_size=16, epochs=2, filters=[8, 16], dense=16, dup_max_angle=30, dup_angle_step=30,
+              gradcam_images=2, misclassified_images=4)
+
+
 @pytest.mark.notebook
 @pytest.mark.realdata
 def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path):
@@ -86,3 +91,28 @@ def test_notebook05_runs_and_flags_missing_imagenet_weights(real_data, tmp_path,
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     t14 = res["comparisons"]["table14_paper_vs_ours"]
     assert all(0 <= r["ours"] <= 1 for r in t14 if r["level_1"] == "test accuracy")
+
+
+@pytest.mark.notebook
+@pytest.mark.realdata
+def test_notebook02_runs_and_reports_both_evaluations(real_data, tmp_path):
+    if not (real_data / "fracture").is_dir():
+        pytest.skip("fracture data not staged")
+    pm.execute_notebook(str(NB02), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                        parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path), **TINY02))
+    out = tmp_path / "02_fracture_cnn"
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["params"]["input_size"] == 16 and res["params"]["epochs"] == 2
+    for fig in ("fig8_accuracy", "fig9_loss", "confusion_A", "confusion_B", "roc", "misclassified", "fig11_gradcam"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    m = res["metrics"]
+    assert m["A: test images with a byte-identical copy in train"] == 339
+    assert 339 <= m["A: test images with a near or exact copy in train"] <= 506
+    for k in ("A: accuracy", "B: accuracy", "B: sensitivity", "B: specificity", "B: AUC"):
+        assert 0 <= m[k] <= 1
+    assert -1 <= m["B: kappa"] <= 1
+    rows = {r["metric"]: r for r in res["comparisons"]["paper_vs_ours"]}
+    assert rows["test accuracy"]["paper"] == 0.7313 and rows["test accuracy"]["ours"] == round(m["B: accuracy"], 4)
+    log = (out / "fig7_epoch_log_group_split.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,seconds,loss,acc,val_loss,val_acc") and len(log) == 3
+    assert any("inflated" in n for n in res["notes"])

@@ -530,3 +530,306 @@ def read_images(images: ImageSet, size: int, verify: bool = True, progress: bool
 
 __all__ += ["ImageSet", "LINNAEUS_CLASSES", "FLOWERS_CLASSES", "linnaeus_dir", "load_linnaeus5", "load_flowers",
             "read_images"]
+
+
+# Image folders, the MURA layout, duplicate groups and group-aware splits (paper 2, X-rays)
+# ------------------------------------------------------------------------------------------
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def image_folder_index(root: str | os.PathLike, classes: list[str] | None = None):
+    """Index an image-folder data set laid out as ``root/<split>/<class>/<image>``.
+
+    Any number of splits (``train``, ``test``, ``val``...) and classes; JPEG or PNG files of any
+    size, grayscale or RGB (other files are ignored). ``classes`` fixes the label order (label
+    ``i`` = ``classes[i]``); default: the class folder names sorted. Returns a DataFrame with
+    one row per image, sorted by split, class and file name: ``split``, ``class``, ``label``
+    (int), ``path`` (relative to ``root``, posix) and ``file`` (absolute path string).
+    Raises :class:`DataFileMissingError` when ``root`` has no ``split/class/image`` files and
+    ``ValueError`` when a class folder is not in ``classes``.
+    """
+    import pandas as pd
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFileMissingError(f"image folder {root} is missing (expected {root}/<split>/<class>/<image>)")
+    rows = []
+    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            for f in _image_files(class_dir):
+                rows.append((split_dir.name, class_dir.name, f.relative_to(root).as_posix(), str(f)))
+    if not rows:
+        raise DataFileMissingError(
+            f"no images under {root}: expected {root}/<split>/<class>/<image> with extensions {IMAGE_EXTENSIONS}"
+        )
+    df = pd.DataFrame(rows, columns=["split", "class", "path", "file"])
+    found = sorted(df["class"].unique())
+    classes = list(classes) if classes is not None else found
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise ValueError(f"class folders {unknown} under {root} are not in classes={classes}")
+    df.insert(2, "label", df["class"].map({c: i for i, c in enumerate(classes)}).astype(int))
+    return df
+
+
+def mura_index(root: str | os.PathLike):
+    """Index the MURA layout (Stanford MURA-v1.1): study folders listed in ``*_labeled_studies.csv``.
+
+    ``root`` is the ``MURA-v1.1`` folder, holding ``train_labeled_studies.csv`` /
+    ``valid_labeled_studies.csv`` (no header; rows ``MURA-v1.1/<split>/XR_<PART>/patient<id>/study<n>_<positive|negative>/,<0|1>``)
+    and the study folders with their ``image<k>.png`` files. Returns a DataFrame with one row per
+    image: ``split``, ``class`` (``negative``/``positive``), ``label`` (the CSV's study label,
+    1 = abnormal), ``path`` (relative to ``root``), ``file``, ``body_part``, ``study`` and
+    ``group`` (the patient: all of a patient's images share one group, so a group-aware split
+    keeps patients on one side). A study folder listed but missing or empty raises
+    :class:`DataFileMissingError` naming it.
+    """
+    import csv
+
+    import pandas as pd
+
+    root = Path(root)
+    csvs = sorted(root.glob("*_labeled_studies.csv"))
+    if not csvs:
+        raise DataFileMissingError(f"no *_labeled_studies.csv in {root} (expected the MURA-v1.1 folder)")
+    rows = []
+    for c in csvs:
+        split = c.name[: -len("_labeled_studies.csv")]
+        with open(c, newline="") as f:
+            for rec in csv.reader(f):
+                if not rec or not rec[0].strip():
+                    continue
+                parts = [p for p in rec[0].strip().split("/") if p]
+                if parts and parts[0] == root.name:
+                    parts = parts[1:]
+                study_dir = root.joinpath(*parts)
+                if not study_dir.is_dir():
+                    raise DataFileMissingError(f"study folder {study_dir} listed in {c.name} is missing")
+                files = _image_files(study_dir)
+                if not files:
+                    raise DataFileMissingError(f"study folder {study_dir} listed in {c.name} holds no images")
+                label = int(rec[1])
+                body_part, patient, study = parts[-3], parts[-2], parts[-1]
+                for f in files:
+                    rows.append((split, "positive" if label else "negative", label, f.relative_to(root).as_posix(),
+                                 str(f), body_part, f"{body_part}/{patient}/{study}", patient))
+    return pd.DataFrame(rows, columns=["split", "class", "label", "path", "file", "body_part", "study", "group"])
+
+
+def read_image(path: str | os.PathLike, size: int | None = None, channels: int = 1) -> np.ndarray:
+    """Decode one JPEG/PNG (any mode) to uint8 ``(size, size, channels)`` (or its own size).
+
+    ``channels`` 1 converts to grayscale, 3 to RGB. ``size`` resizes to a square (aspect ratio
+    not kept; bilinear with antialiasing). A file that cannot be decoded (truncated, not an
+    image) raises :class:`DataIntegrityError` naming it.
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    try:
+        with Image.open(path) as im:
+            if size is not None and im.format == "JPEG":
+                im.draft("L" if channels == 1 else "RGB", (size, size))  # fast DCT downscale
+            im = im.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                im = im.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+            arr = np.asarray(im, dtype=np.uint8)
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        raise DataIntegrityError(f"image {path} cannot be decoded ({type(e).__name__}: {e})") from e
+    return arr[..., None] if channels == 1 else arr
+
+
+def load_images(files, size: int, channels: int = 1, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """Decode ``files`` once to uint8 ``(n, size, size, channels)``.
+
+    With ``cache_dir`` the array is kept in ``<cache_dir>/images_<size>_<channels>_<key>.npy``,
+    the key being a hash of the file names, sizes and modification times, so later calls (and
+    later epochs) never decode again, and a changed file invalidates the cache.
+    """
+    files = [str(f) for f in files]
+    cache = None
+    if cache_dir is not None:
+        h = hashlib.sha256()
+        for f in files:
+            st = os.stat(f)
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        cache = Path(cache_dir) / f"images_{size}_{channels}_{h.hexdigest()[:16]}.npy"
+        if cache.exists():
+            try:
+                arr = np.load(cache, allow_pickle=False)
+                if arr.shape == (len(files), size, size, channels):
+                    return arr
+            except (OSError, ValueError):
+                pass  # a damaged cache is rebuilt
+    out = np.empty((len(files), size, size, channels), np.uint8)
+    for i, f in enumerate(files):
+        out[i] = read_image(f, size, channels)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".part.npy")
+        np.save(tmp, out)
+        os.replace(tmp, cache)
+    return out
+
+
+def file_sha256s(files) -> np.ndarray:
+    """sha256 hex digest of each file's bytes (object array)."""
+    return np.array([sha256_file(f) for f in files], dtype=object)
+
+
+def dihedral_variants(images: np.ndarray) -> np.ndarray:
+    """The 8 rotations/flips of square images ``(n, s, s)`` -> ``(8, n, s, s)``."""
+    out = []
+    for flip in (False, True):
+        base = images[:, :, ::-1] if flip else images
+        for k in range(4):
+            out.append(np.rot90(base, k, axes=(1, 2)))
+    return np.stack(out)
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = np.arange(n)
+
+    def find(self, i: int) -> int:
+        p = self.parent
+        root = i
+        while p[root] != root:
+            root = p[root]
+        while p[i] != root:  # path compression
+            p[i], i = root, p[i]
+        return root
+
+    def union(self, i: int, j: int) -> None:
+        ri, rj = self.find(i), self.find(j)
+        if ri != rj:
+            self.parent[max(ri, rj)] = min(ri, rj)
+
+    def labels(self) -> np.ndarray:
+        roots = np.array([self.find(i) for i in range(len(self.parent))])
+        return np.unique(roots, return_inverse=True)[1]
+
+
+def signature_variants(images: np.ndarray, angles=(0,), crop: float = 1.0, side: int = 16) -> np.ndarray:
+    """Normalised thumbnail signatures of every rotation/flip: float32 ``(8 * len(angles), n, side * side)``.
+
+    ``images`` uint8 ``(n, s, s)`` or ``(n, s, s, 1)`` (e.g. 32x32 grayscale from :func:`load_images`).
+    For each small rotation angle (degrees, PIL bilinear about the centre), the central ``crop``
+    fraction is cut out (so the black corners of rotated copies fall away) and resized to
+    ``side`` x ``side``; then the 8 rotations/flips of that (:func:`dihedral_variants`). Each
+    signature has zero mean and unit norm, so a dot product is a Pearson correlation. Entry 0 is
+    the unrotated, unflipped signature.
+    """
+    from PIL import Image
+
+    x = np.asarray(images)
+    if x.ndim == 4:
+        x = x[..., 0]
+    x = x.astype(np.uint8)
+    n, s = len(x), x.shape[1]
+    c0 = int(round(s * (1 - crop) / 2))
+    box = (c0, c0, s - c0, s - c0)
+    out = []
+    for angle in angles:
+        sig = np.empty((n, side, side), np.float32)
+        for i, im in enumerate(x):
+            p = Image.fromarray(im)
+            if angle:
+                p = p.rotate(angle, Image.BILINEAR)
+            p = p.crop(box)
+            if p.size != (side, side):
+                p = p.resize((side, side), Image.BILINEAR, reducing_gap=2.0)
+            sig[i] = np.asarray(p, np.float32)
+        out.append(dihedral_variants(sig))
+    v = np.concatenate(out).reshape(-1, n, side * side)
+    v -= v.mean(axis=2, keepdims=True)
+    v /= np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-6)
+    return v
+
+
+def thumbnail_similarity(images: np.ndarray, angles=(0,), crop: float = 1.0, side: int = 16, block: int = 256):
+    """Rotation/flip-tolerant similarity of images, block by block.
+
+    The score of images i and j is the Pearson correlation of i's signature with j's, maximised
+    over the 8 rotations/flips of j and the small rotation ``angles`` (:func:`signature_variants`).
+    With ``angles=(0,)`` and ``crop=1`` it is symmetric and exactly invariant to 90-degree
+    rotations and flips of either image. Yields ``(rows, scores)``: row indices and float32
+    scores ``(len(rows), n)``, computed as matrix products (thousands of images: seconds).
+    """
+    v = signature_variants(images, angles, crop, side)
+    k, n, d = v.shape
+    ref, flat = v[0], v.reshape(k * n, d)
+    for start in range(0, n, block):
+        rows = np.arange(start, min(n, start + block))
+        yield rows, (ref[rows] @ flat.T).reshape(len(rows), k, n).max(axis=1)
+
+
+def duplicate_groups(images: np.ndarray, sha256s=None, threshold: float = 0.97, angles=(0,), crop: float = 1.0,
+                     side: int = 16) -> np.ndarray:
+    """Group exact and near-duplicate images; returns int64 group ids ``(n,)`` numbered 0..g-1.
+
+    Two images are joined when their file contents are identical (same ``sha256s`` entry) or
+    their signatures correlate at ``threshold`` or more in some rotation/flip
+    (:func:`thumbnail_similarity`; ``images`` e.g. 16x16 or 32x32 grayscale from
+    :func:`load_images`). Groups are the connected components of these links (union-find), so a
+    family of rotated and flipped copies lands in one group. Flat (constant) images only join
+    exact copies.
+    """
+    images = np.asarray(images)
+    n = len(images)
+    uf = _UnionFind(n)
+    if sha256s is not None:
+        first: dict[str, int] = {}
+        for i, h in enumerate(sha256s):
+            if h in first:
+                uf.union(first[h], i)
+            else:
+                first[h] = i
+    varying = np.asarray(images, np.float32).reshape(n, -1).std(axis=1) > 1e-3
+    for rows, scores in thumbnail_similarity(images, angles, crop, side):
+        ii, jj = np.nonzero(scores >= threshold)
+        for i, j in zip(rows[ii], jj):
+            if i != j and varying[i] and varying[j]:
+                uf.union(int(i), int(j))
+    return uf.labels().astype(np.int64)
+
+
+def group_split(y, groups, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0):
+    """Stratified group-disjoint train/validation/test indices (scikit-learn ``StratifiedGroupKFold``).
+
+    The test part is one fold of ``round(1 / test_size)`` folds over all samples; the validation
+    part is one fold of ``round((1 - test_size) / val_size)`` folds over the rest. No group is on
+    two sides; class proportions are kept as far as the group sizes allow. Returns three sorted
+    int arrays ``(train, val, test)``; ``val_size=0`` gives an empty validation array.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y, groups = np.asarray(y), np.asarray(groups)
+    if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
+        raise ValueError(f"need 0 < test_size, 0 <= val_size, test_size + val_size < 1; got {test_size}, {val_size}")
+    idx = np.arange(len(y))
+    k = max(2, int(round(1 / test_size)))
+    rest, test = next(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, groups))
+    val = np.array([], dtype=int)
+    if val_size > 0:
+        k2 = max(2, int(round((1 - test_size) / val_size)))
+        tr, va = next(StratifiedGroupKFold(k2, shuffle=True, random_state=seed + 1).split(rest, y[rest], groups[rest]))
+        rest, val = rest[tr], rest[va]
+    return np.sort(rest), np.sort(val), np.sort(test)
+
+
+def copies_across(groups, a, b) -> np.ndarray:
+    """Boolean mask over indices ``b``: True where the image's group also has a member in ``a``."""
+    groups = np.asarray(groups)
+    return np.isin(groups[np.asarray(b)], groups[np.asarray(a)])
+
+
+__all__ += [
+    "IMAGE_EXTENSIONS", "image_folder_index", "mura_index", "read_image", "load_images", "file_sha256s",
+    "dihedral_variants", "signature_variants", "thumbnail_similarity", "duplicate_groups", "group_split", "copies_across",
+]

@@ -140,3 +140,34 @@ P5_TABLE14 = pd.DataFrame(
     index=pd.Index(["MobileNet", "ResNet50"], name="model"),
 )
 """Table 14: the two final models (step time: 176 ms and 2 s per training step)."""
+
+
+# ---- Paper 2: Tarasenko, Yakimov & Soloviev, CNN on bone X-rays ----------------------------
+P2_TEST_ACCURACY = 0.7313
+"""Section 4: "an accuracy of 73.13% on the test data" (MURA, MedPix, OmniMedicalSearch X-rays)."""
+
+P2_BEST_EPOCH = 10
+"""Figures 8-9: validation accuracy peaks and validation loss bottoms out at the tenth epoch."""
+
+P2_EPOCH_LOG = pd.DataFrame(
+    {
+        "seconds": [148, 139, 142, 143, 144, 146, 147, 144, 148, 146, 146, 146, 147, 146, 145],
+        "loss": [1.6839, 1.3321, 1.1922, 1.1047, 1.0282, 0.9746, 0.9281, 0.8862, 0.8496, 0.8242, 0.7889, 0.7630,
+                 0.7261, 0.7107, 0.6936],
+        "acc": [0.3842, 0.5198, 0.5769, 0.6096, 0.6382, 0.6555, 0.6721, 0.6856, 0.7018, 0.7096, 0.7216, 0.7312,
+                0.7437, 0.7496, 0.7576],
+        "val_loss": [1.3082, 1.1408, 1.0420, 0.9681, 0.9166, 0.9387, 0.8726, 0.9464, 0.8446, 0.7807, 0.7913, 0.8651,
+                     0.8043, 0.8587, 0.7686],
+        "val_acc": [0.5328, 0.6042, 0.6432, 0.6670, 0.6896, 0.6826, 0.7032, 0.6610, 0.7118, 0.7326, 0.7246, 0.6990,
+                    0.7278, 0.7158, 0.7368],
+    },
+    index=pd.RangeIndex(1, 16, name="epoch"),
+)
+"""Fig. 7: the printed training log, epochs 1-15 of 25 (the rest is not printed). Its loss starts
+at 1.68, above ln 2, so the log may come from a task with more than two classes."""
+
+MURA_KAPPA_CNN_BASELINE = 0.386
+"""Rajpurkar et al., MURA (2017): Cohen's kappa of a CNN trained from scratch, as quoted in the issue."""
+
+MURA_DENSENET_AUROC = 0.929
+"""Rajpurkar et al., MURA (2017): AUROC of the 169-layer DenseNet on MURA's test studies."""
