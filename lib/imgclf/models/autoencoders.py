@@ -19,26 +19,33 @@ def lrelu(a: float) -> layers.LeakyReLU:
     return layers.LeakyReLU(negative_slope=1.0 / a)
 
 
-class DenseTranspose(layers.Layer):
-    """Dense layer whose kernel is the transpose of ``tied_to``'s kernel.
+class _Tied(layers.Layer):
+    """A decoder layer that reads the kernel of the encoder layer ``tied_to`` at every call and
+    owns only a bias of size ``tied_to.kernel.shape[bias_axis]``."""
 
-    Input ``(batch, tied_to.units)`` -> output ``(batch, tied_to_input_dim)``. Only the bias
-    is a weight of this layer; the kernel is read from ``tied_to`` at every call.
-    """
+    bias_axis = 0
 
-    def __init__(self, tied_to: layers.Dense, activation=None, **kwargs):
+    def __init__(self, tied_to: layers.Layer, activation=None, **kwargs):
         super().__init__(**kwargs)
         self._tied = [tied_to]  # a list is not tracked as a sub-layer: its kernel counts once
         self.activation = keras.activations.get(activation)
 
     @property
-    def tied_to(self) -> layers.Dense:
+    def tied_to(self) -> layers.Layer:
         return self._tied[0]
 
     def build(self, input_shape):
         self.bias = self.add_weight(
-            shape=(self.tied_to.kernel.shape[0],), initializer="zeros", name="bias"
+            shape=(self.tied_to.kernel.shape[self.bias_axis],), initializer="zeros", name="bias"
         )
+
+
+class DenseTranspose(_Tied):
+    """Dense layer whose kernel is the transpose of ``tied_to``'s kernel.
+
+    Input ``(batch, tied_to.units)`` -> output ``(batch, tied_to_input_dim)``. Only the bias
+    is a weight of this layer; the kernel is read from ``tied_to`` at every call.
+    """
 
     def call(self, x):
         return self.activation(ops.matmul(x, ops.transpose(self.tied_to.kernel)) + self.bias)
@@ -88,26 +95,14 @@ def build_dense_autoencoder(
     return autoencoder, encoder
 
 
-class Conv1DTransposeTied(layers.Layer):
+class Conv1DTransposeTied(_Tied):
     """1-D transposed convolution that reuses ``tied_to``'s kernel (``(k, c_in, c_out)``).
 
     Input ``(batch, L, c_out)`` -> output ``(batch, L * stride, c_in)``: the adjoint of
     ``tied_to`` (same kernel, same stride, ``same`` padding) plus a bias of its own.
     """
 
-    def __init__(self, tied_to: layers.Conv1D, activation=None, **kwargs):
-        super().__init__(**kwargs)
-        self._tied = [tied_to]
-        self.activation = keras.activations.get(activation)
-
-    @property
-    def tied_to(self) -> layers.Conv1D:
-        return self._tied[0]
-
-    def build(self, input_shape):
-        self.bias = self.add_weight(
-            shape=(self.tied_to.kernel.shape[1],), initializer="zeros", name="bias"
-        )
+    bias_axis = 1
 
     def call(self, x):
         y = ops.conv_transpose(
