@@ -505,7 +505,7 @@ def read_images(images: ImageSet, size: int, verify: bool = True, progress: bool
     :class:`DataFileMissingError`; a file that cannot be decoded, or whose sha256 differs from the
     one the source lists, raises :class:`DataIntegrityError` naming it.
     """
-    from PIL import Image, UnidentifiedImageError
+    import io
 
     out = np.empty((len(images), size, size, 3), np.uint8)
     for i, path in enumerate(images.paths):
@@ -516,15 +516,7 @@ def read_images(images: ImageSet, size: int, verify: bool = True, progress: bool
             raise DataFileMissingError(f"image file {path} is missing") from e
         if verify and images.sha256 is not None and images.sha256[i] and sha256_bytes(raw) != images.sha256[i]:
             raise DataIntegrityError(f"image file {path}: sha256 {sha256_bytes(raw)}, expected {images.sha256[i]}")
-        try:
-            import io
-
-            with Image.open(io.BytesIO(raw)) as im:
-                im.load()
-                out[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-            raise DataIntegrityError(f"image file {path} cannot be decoded ({type(e).__name__}: {e}); "
-                                     "it is truncated or not an image: replace it from the archive") from e
+        out[i] = read_image(io.BytesIO(raw), size, channels=3, name=path)
     return out
 
 
@@ -620,9 +612,10 @@ def mura_index(root: str | os.PathLike):
     return pd.DataFrame(rows, columns=["split", "class", "label", "path", "file", "body_part", "study", "group"])
 
 
-def read_image(path: str | os.PathLike, size: int | None = None, channels: int = 1) -> np.ndarray:
+def read_image(path, size: int | None = None, channels: int = 1, name: str | os.PathLike | None = None) -> np.ndarray:
     """Decode one JPEG/PNG (any mode) to uint8 ``(size, size, channels)`` (or its own size).
 
+    ``path`` is a file name or a binary file object (then ``name`` is what errors call it).
     ``channels`` 1 converts to grayscale, 3 to RGB. ``size`` resizes to a square (aspect ratio
     not kept; bilinear with antialiasing). A file that cannot be decoded (truncated, not an
     image) raises :class:`DataIntegrityError` naming it.
@@ -640,7 +633,8 @@ def read_image(path: str | os.PathLike, size: int | None = None, channels: int =
                 im = im.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
             arr = np.asarray(im, dtype=np.uint8)
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        raise DataIntegrityError(f"image {path} cannot be decoded ({type(e).__name__}: {e})") from e
+        raise DataIntegrityError(f"image {name or path} cannot be decoded ({type(e).__name__}: {e}); "
+                                 "it is truncated or not an image: replace it from its source") from e
     return arr[..., None] if channels == 1 else arr
 
 
