@@ -54,6 +54,11 @@ TINY02 = dict(input_size=16, epochs=2, filters=[8, 16], dense=16, dup_max_angle=
               gradcam_images=2, misclassified_images=4)
 
 
+NB03 = REPO / "notebooks" / "03_mnist_deep_cnns.ipynb"
+TINY03 = dict(mnist_train=64, mnist_test=32, image_size=32, epochs=2, models=["vgg16", "googlenet", "resnet18"],
+              optimizers=["sgd"], learning_rates=[0.01], count_params_at_224=False)
+
+
 @pytest.mark.notebook
 @pytest.mark.realdata
 def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path):
@@ -116,3 +121,33 @@ def test_notebook02_runs_and_reports_both_evaluations(real_data, tmp_path):
     log = (out / "fig7_epoch_log_group_split.csv").read_text().splitlines()
     assert log[0].startswith("epoch,seconds,loss,acc,val_loss,val_acc") and len(log) == 3
     assert any("inflated" in n for n in res["notes"])
+
+
+@pytest.mark.notebook
+@pytest.mark.realdata
+def test_notebook03_runs_and_writes_table1_figures_and_closing_note(real_data, tmp_path):
+    out_nb = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(NB03), str(out_nb), kernel_name="python3", progress_bar=False,
+                        parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path), **TINY03))
+    out = tmp_path / "03_mnist_deep_cnns"
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["profile"] == "smoke" and res["params"]["epochs"] == 2
+    assert res["comparable"] is False  # tiny runs are flagged, not passed off as the paper's
+    for fig in ("fig5_vgg16_sgd", "fig6_googlenet_sgd", "fig7_resnet18_sgd", "confusion_best", "table1_paper_vs_ours"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    t1 = res["comparisons"]["table1_paper_vs_ours"]
+    assert len(t1) == 12 and sum(r["ours"] is not None for r in t1) == 3  # the three SGD lr=0.01 rows ran
+    runs = [v for k, v in res["metrics"].items() if " lr=" in k]
+    assert len(runs) == 3 and all(len(r["history"]["val_accuracy"]) == 2 for r in runs)
+    assert all(r["status"] in ("ok", "at chance", "diverged (NaN loss)") for r in runs)
+    for name in ("table1_runs", "classification_reports", "parameters", "wall_time_per_model"):
+        assert (out / f"{name}.csv").exists()
+    closing = json.dumps(json.loads(out_nb.read_text())["cells"][-1]["outputs"])
+    assert "Table I as measured" in closing and "Wall times" in closing
+
+
+@pytest.mark.notebook
+def test_notebook03_refuses_an_unknown_model_naming_the_parameter(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="models"):
+        pm.execute_notebook(str(NB03), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                            parameters=dict(profile="smoke", models=["vgg19"], reports_root=str(tmp_path)))

@@ -306,3 +306,44 @@ _PROFILES["05_linnaeus_transfer"] = {
         step_time_steps=5,
     ),
 }
+
+
+_PROFILES["03_mnist_deep_cnns"] = {
+    # All 12 runs of Table I on a small MNIST subset at 32 px (the smallest size the three
+    # networks take), in minutes on a 2-core CPU: the pipeline, not the paper's accuracy.
+    "smoke": dict(
+        mnist_train=1000,
+        mnist_test=300,
+        image_size=32,
+        epochs=2,
+        batch_size=32,
+        models=["vgg16", "googlenet", "resnet18"],
+        optimizers=["sgd", "adam"],
+        learning_rates=[0.001, 0.01],
+        momentum=0.0,
+        aux_logits=True,
+        googlenet_batch_norm=True,
+        mixed_precision="auto",
+        jit_compile="auto",
+        steps_per_execution=1,
+        count_params_at_224=True,
+    ),
+    # The paper: all 60k/10k images at 224 px, 10 epochs, batch 32 (a GPU: mixed precision, XLA).
+    "paper": dict(
+        mnist_train=60000,
+        mnist_test=10000,
+        image_size=224,
+        epochs=10,
+        batch_size=32,
+        models=["vgg16", "googlenet", "resnet18"],
+        optimizers=["sgd", "adam"],
+        learning_rates=[0.001, 0.01],
+        momentum=0.0,
+        aux_logits=True,
+        googlenet_batch_norm=True,
+        mixed_precision="auto",
+        jit_compile="auto",
+        steps_per_execution=125,
+        count_params_at_224=True,
+    ),
+}

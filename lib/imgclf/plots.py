@@ -63,6 +63,24 @@ def history(hist: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("accu
     return fig
 
 
+def histories(hists: Mapping[str, Mapping[str, Sequence[float]]], metrics: Sequence[str] = ("accuracy", "loss"),
+              title: str = ""):
+    """Several runs' training (solid) and validation (dashed) curves per epoch, one panel per metric."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.6 * len(metrics), 4.0), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, m in zip(axes[0], metrics):
+        for i, (label, hist) in enumerate(hists.items()):
+            for key, style, part in ((m, "-", "train"), (f"val_{m}", "--", "validation")):
+                if key in hist:
+                    ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], style, marker="o", ms=3,
+                            color=colors[i % len(colors)], label=f"{label} {part}")
+        ax.set(xlabel="epoch", ylabel=m, title=f"{title} {m}".strip())
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def confusion(cm: np.ndarray, names: Sequence[str], title: str = "", normalize: bool = False):
     """Confusion-matrix heat map (rows: true class, columns: predicted)."""
     cm = np.asarray(cm)

@@ -1,0 +1,189 @@
+"""Paper 3's networks: published sizes, MNIST forward pass, GoogLeNet's auxiliary heads, training."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from imgclf import deepcnn, paper
+from imgclf.config import ParameterError
+from imgclf.models import cnns
+
+ARCHS = ["vgg16", "googlenet", "resnet18"]
+
+
+def _counts(model):
+    return model.count_params(), cnns.trainable_count(model)
+
+
+# -- sizes at 224x224x3 with 1000 classes (built once each, never compiled) --------------------
+def test_vgg16_has_the_published_138m_weights():
+    keras.backend.clear_session()
+    model = cnns.build_vgg16()  # the only VGG-16 at 224 px in the test session
+    assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1000)
+    assert _counts(model) == (138_357_544, 138_357_544)
+    assert sum(isinstance(l, keras.layers.Conv2D) for l in model.layers) == 13
+    assert sum(isinstance(l, keras.layers.Dense) for l in model.layers) == 3
+    del model
+    keras.backend.clear_session()
+
+
+def test_resnet18_has_torchvisions_11_7m_weights():
+    model = cnns.build_resnet18()
+    total, trainable = _counts(model)
+    assert trainable == 11_689_512  # torchvision's resnet18().parameters()
+    assert total - trainable == 2 * 4_800  # moving mean and variance of the 4,800 batch-norm channels
+    projections = [l.name for l in model.layers if l.name.endswith("_proj")]
+    assert projections == ["layer2_block1_proj", "layer3_block1_proj", "layer4_block1_proj"]
+    assert model.get_layer("layer4_block2_out").output.shape == (None, 7, 7, 512)
+
+
+def _aux_head_weights(c_in, classes=1000):
+    return (c_in * 128 + 128) + (4 * 4 * 128 * 1024 + 1024) + (1024 * classes + classes)
+
+
+def test_googlenet_size_without_and_with_auxiliary_heads():
+    plain = cnns.build_googlenet(batch_norm=False)
+    assert _counts(plain) == (6_998_552, 6_998_552)  # the reference (Caffe) GoogLeNet
+    assert plain.get_layer("inception5b_concat").output.shape == (None, 7, 7, 1024)
+    assert sum(l.name.endswith("_concat") for l in plain.layers) == 9
+    aux = cnns.build_googlenet(batch_norm=False, aux_logits=True)
+    assert aux.output_names == ["predictions", "aux1", "aux2"]
+    assert aux.count_params() == 6_998_552 + _aux_head_weights(512) + _aux_head_weights(528)
+    assert aux.get_layer("aux1_pool").output.shape == (None, 4, 4, 512)  # the paper's 5x5/3 pooling
+    with_bn = cnns.build_googlenet()
+    assert 6.6e6 <= cnns.trainable_count(with_bn) <= 7.05e6
+
+
+# -- MNIST models ------------------------------------------------------------------------------
+def _digits(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28, 1)).astype("float32"), rng.integers(0, 10, n)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_forward_pass_on_28x28x1_gives_class_probabilities(arch):
+    keras.backend.clear_session()
+    model = cnns.build_mnist_classifier(arch, image_size=32)
+    x, _ = _digits(3)
+    p = np.asarray(model(x, training=False))
+    assert model.input_shape == (None, 28, 28, 1) and p.shape == (3, 10)
+    assert np.all(p >= 0) and np.allclose(p.sum(1), 1.0, atol=1e-5)
+
+
+def test_mixed_precision_models_still_output_float32_probabilities():
+    from imgclf import train
+
+    keras.backend.clear_session()
+    train.use_mixed_precision(True)
+    try:
+        model = cnns.build_mnist_classifier("resnet18", image_size=32)
+        assert model.get_layer("conv1").compute_dtype == "float16"
+        p = model(_digits(2)[0], training=False)
+        assert keras.backend.standardize_dtype(p.dtype) == "float32" and np.allclose(np.asarray(p).sum(1), 1.0, atol=1e-3)
+    finally:
+        train.use_mixed_precision(False)
+
+
+def test_input_stage_resizes_and_replicates_channels():
+    x = np.zeros((1, 28, 28, 1), "float32")
+    x[0, 10:18, 10:18] = 255.0
+    seen = np.asarray(cnns.build_mnist_preprocessing(56)(x))
+    assert seen.shape == (1, 56, 56, 3)
+    np.testing.assert_allclose(seen[..., 0], seen[..., 2])
+    assert seen[0, 0, 0, 0] == pytest.approx(-cnns.MNIST_MEAN / cnns.MNIST_STD, rel=1e-5)
+    assert seen[0, 28, 28, 0] == pytest.approx((1 - cnns.MNIST_MEAN) / cnns.MNIST_STD, rel=1e-5)
+
+
+def test_googlenet_auxiliary_heads_exist_only_in_the_training_model():
+    keras.backend.clear_session()
+    training = cnns.build_mnist_classifier("googlenet", 32, aux_logits=True)
+    predicting = cnns.inference_model(training)
+    assert training.output_names == ["predictions", "aux1", "aux2"]
+    assert len(predicting.outputs) == 1 and predicting.output_shape == (None, 10)
+    assert not any(l.name.startswith("aux") for l in predicting.layers)
+    x, _ = _digits(2)
+    # same weights: the prediction model is the training model's main head
+    np.testing.assert_allclose(np.asarray(predicting(x, training=False)), np.asarray(training(x, training=False)[0]),
+                               rtol=1e-5, atol=1e-6)
+    without = cnns.build_mnist_classifier("googlenet", 32, aux_logits=False)
+    assert predicting.count_params() == without.count_params() < training.count_params()
+    assert cnns.inference_model(without) is without
+
+
+def test_googlenet_training_loss_weights_auxiliary_heads_by_0_3():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = deepcnn.build("googlenet", 32, "sgd", 1e-3)
+    x, y = _digits(8)
+    logs = model.fit(deepcnn.dataset(x, y, 8, outputs=3), epochs=1, verbose=0, shuffle=False).history
+    expected = logs["predictions_loss"][0] + 0.3 * (logs["aux1_loss"][0] + logs["aux2_loss"][0])
+    assert logs["loss"][0] == pytest.approx(expected, rel=1e-4)
+    h = deepcnn.main_head_history(logs)
+    assert h["loss"] == logs["predictions_loss"] and h["total_loss"] == logs["loss"] and "accuracy" in h
+
+
+# Steps small enough to be a descent step on every seed: at initialisation the batch-normalised
+# networks have large gradients on a batch of 8 (batch norm makes them scale-free in the small
+# He-initialised kernels), so larger steps can overshoot; VGG-16 has small ones.
+@pytest.mark.parametrize("arch, optimizer, lr", [("vgg16", "sgd", 1e-2), ("googlenet", "sgd", 1e-5),
+                                                 ("googlenet", "adam", 1e-5), ("resnet18", "sgd", 1e-4),
+                                                 ("resnet18", "adam", 1e-4)])
+def test_one_training_step_lowers_the_loss_on_a_tiny_batch(arch, optimizer, lr):
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1)
+    no_dropout = {"vgg16": dict(dropout=0.0), "googlenet": dict(dropout=0.0, aux_dropout=0.0)}.get(arch, {})
+    model = deepcnn.build(arch, 32, optimizer, lr, **no_dropout)
+    x, y = _digits(8, seed=3)
+    targets = y if len(model.outputs) == 1 else (y, y, y)
+    before = np.atleast_1d(model.train_on_batch(x, targets))[0]  # loss at the initial weights, then one step
+    after = np.atleast_1d(model.train_on_batch(x, targets))[0]   # loss at the updated weights
+    assert np.isfinite(before) and after < before
+
+
+def test_adaptive_pooling_averages_the_pytorch_windows():
+    x = np.arange(2 * 6 * 6 * 3, dtype="float32").reshape(2, 6, 6, 3)
+    out = np.asarray(cnns.AdaptiveAveragePooling2D(4)(x))
+    windows = [(0, 2), (1, 3), (3, 5), (4, 6)]  # floor(i*6/4) .. ceil((i+1)*6/4)
+    ref = np.array([[x[:, r0:r1, c0:c1].mean((1, 2)) for c0, c1 in windows] for r0, r1 in windows]).transpose(2, 0, 1, 3)
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+    small = np.asarray(cnns.AdaptiveAveragePooling2D(4)(x[:, :2, :2]))  # 2x2 -> 4x4 replicates
+    np.testing.assert_allclose(small[:, ::2, ::2], x[:, :2, :2])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_too_small_inputs_are_refused(arch):
+    with pytest.raises(ValueError, match="at least 32x32"):
+        cnns.build_mnist_classifier(arch, image_size=28)
+
+
+# -- experiment plumbing -------------------------------------------------------------------------
+def test_dataset_yields_28x28_batches_and_repeats_labels_for_auxiliary_heads():
+    x = np.zeros((10, 28, 28), np.uint8)
+    y = np.arange(10)
+    xb, yb = next(iter(deepcnn.dataset(x, y, 4, outputs=3)))
+    assert xb.shape == (4, 28, 28, 1) and xb.dtype.name == "float32"
+    assert isinstance(yb, tuple) and len(yb) == 3 and yb[0].shape == (4,)
+
+
+@pytest.mark.parametrize("key, value", [("models", ["vgg19"]), ("optimizers", ["rmsprop"]),
+                                        ("mixed_precision", "yes"), ("image_size", 28)])
+def test_bad_settings_are_refused_naming_the_parameter(key, value):
+    from imgclf import config
+
+    P = config.resolve("03_mnist_deep_cnns", "smoke")
+    with pytest.raises(ParameterError, match=key):
+        deepcnn.check_params({**P, key: value})
+
+
+def test_table1_maps_every_paper_row_to_one_run():
+    runs = [dict(model=m, optimizer=o, **{"learning rate": lr, "accuracy (%)": 90.0 + i, "status": "ok"})
+            for i, (m, o, lr) in enumerate((m, o, lr) for m in ("VGG-16", "GoogLeNet", "ResNet-18")
+                                           for o in ("sgd", "adam") for lr in (0.001, 0.01))]
+    t = paper.p3_table1_vs_ours(pd.DataFrame(runs))
+    assert len(t) == 15 and t["paper"].notna().sum() == 12  # 12 paper rows + 3 Adam-0.01 runs
+    vgg = t[t["model"] == "VGG-16"]
+    assert list(vgg["paper row"]) == ["VGG-16", "VGG-16 with SGD", "VGG-16", "VGG-16 with Adam", "(no row in the paper)"]
+    assert list(vgg["optimizer"]) == ["sgd", "sgd", "sgd", "adam", "adam"]
+    assert list(vgg["ours"]) == [90.0, 90.0, 91.0, 92.0, 93.0]  # both SGD-0.001 rows compare with one run
+    assert t.loc[t["paper row"] == "GoogLeNet", "paper"].tolist() == [98.7, 81.5]
