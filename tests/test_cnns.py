@@ -141,6 +141,23 @@ def test_one_training_step_lowers_the_loss_on_a_tiny_batch(arch, optimizer, lr):
     assert np.isfinite(before) and after < before
 
 
+def test_same_shaped_kernels_start_different_and_the_seed_fixes_them_across_processes():
+    import subprocess
+    import sys
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    vgg = cnns.build_mnist_classifier("vgg16", 32)
+    k1, k2 = (vgg.get_layer(f"block5_conv{i}").kernel.numpy() for i in (1, 2))
+    assert k1.shape == k2.shape and not np.allclose(k1, k2)  # one initializer instance per layer
+    assert k1.std() == pytest.approx(np.sqrt(2 / (9 * 512)), rel=0.05)  # He normal, fan-out
+    code = ("import keras, numpy as np; from imgclf.models import cnns; keras.utils.set_random_seed(5); "
+            "m = cnns.build_mnist_classifier('resnet18', 32); print(sum(float(np.abs(w).sum()) for w in m.get_weights()))")
+    sums = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()[-1]
+            for _ in range(2)]
+    assert sums[0] == sums[1]
+
+
 def test_adaptive_pooling_averages_the_pytorch_windows():
     x = np.arange(2 * 6 * 6 * 3, dtype="float32").reshape(2, 6, 6, 3)
     out = np.asarray(cnns.AdaptiveAveragePooling2D(4)(x))

@@ -43,7 +43,8 @@ def check_params(P: dict) -> None:
         if P[key] not in ("auto", "on", "off"):
             raise ParameterError(f"parameter {key!r} must be 'auto', 'on' or 'off', got {P[key]!r}")
     if P["image_size"] < 32:
-        raise ParameterError(f"parameter 'image_size' must be at least 32 (five 2x down-samplings), got {P['image_size']}")
+        raise ParameterError(f"parameter 'image_size' must be at least 32 (five 2x down-samplings), "
+                             f"got {P['image_size']}")
     if any(lr <= 0 for lr in P["learning_rates"]):
         raise ParameterError(f"parameter 'learning_rates' must be positive, got {P['learning_rates']}")
 
@@ -348,7 +349,11 @@ def run_record(r: dict) -> dict:
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    fmt = lambda v: "–" if isinstance(v, float) and not math.isfinite(v) else (f"{v:g}" if isinstance(v, float) else str(v))  # noqa: E731
+    def fmt(v) -> str:
+        if isinstance(v, float):
+            return f"{v:g}" if math.isfinite(v) else "–"
+        return str(v)
+
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
@@ -373,7 +378,8 @@ def closing_note(runs: list[dict], t1: pd.DataFrame, walls: pd.DataFrame, P: dic
         "",
         _md_table(t),
         "",
-        f"Best run: **{run_label(best)}, {100 * best['accuracy']:.2f} %** (paper's best: ResNet-18 with SGD, lr 0.001, 99.4 %). "
+        f"Best run: **{run_label(best)}, {100 * best['accuracy']:.2f} %** "
+        "(paper's best: ResNet-18 with SGD, lr 0.001, 99.4 %). "
         + (f"Runs that did not learn: {'; '.join(bad)}." if bad else "Every run learned."),
         "",
         f"**Wall times** (training plus per-epoch validation), {total / 60:.1f} min for all {len(runs)} runs:",

@@ -61,7 +61,15 @@ def build_plain_cnn(input_shape: tuple[int, int, int], num_classes: int = 2, fil
 # VGG's dense layers; batch-norm momentum 0.9 = PyTorch's 0.1). Every classifier ends in a dense
 # layer of logits and a float32 softmax, so the models also run under ``mixed_float16``.
 # ============================================================================================
-_HE = dict(kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"))
+def _he() -> keras.initializers.Initializer:
+    # A new instance per layer: a Keras initializer instance draws its seed once, when created,
+    # so a shared one would give every kernel of the same shape the same values (and a module-level
+    # one a seed from before keras.utils.set_random_seed).
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+def _normal_001() -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(0.0, 0.01)
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the 60k training pixels in [0, 1]
 
@@ -86,14 +94,14 @@ def _vgg16(x, num_classes: int, dropout: float = 0.5):
     h = x
     for b, (n, f) in enumerate(VGG16_BLOCKS, 1):
         for i in range(1, n + 1):
-            h = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"block{b}_conv{i}", **_HE)(h)
+            h = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"block{b}_conv{i}",
+                              kernel_initializer=_he())(h)
         h = layers.MaxPooling2D(2, strides=2, name=f"block{b}_pool")(h)
     h = layers.Flatten(name="flatten")(h)
-    dense_init = dict(kernel_initializer=keras.initializers.RandomNormal(0.0, 0.01))
     for i in (1, 2):
-        h = layers.Dense(4096, activation="relu", name=f"fc{i}", **dense_init)(h)
+        h = layers.Dense(4096, activation="relu", name=f"fc{i}", kernel_initializer=_normal_001())(h)
         h = layers.Dropout(dropout, name=f"fc{i}_dropout")(h)
-    return [_softmax_head(h, num_classes, "predictions", **dense_init)]
+    return [_softmax_head(h, num_classes, "predictions", kernel_initializer=_normal_001())]
 
 
 def build_vgg16(input_shape=(224, 224, 3), num_classes: int = 1000, dropout: float = 0.5) -> keras.Model:
@@ -120,7 +128,8 @@ INCEPTION_V1 = (
 
 
 def _conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, batch_norm: bool = True):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=not batch_norm, name=name, **_HE)(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=not batch_norm, name=name,
+                      kernel_initializer=_he())(x)
     if batch_norm:
         x = layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
@@ -242,20 +251,23 @@ def _bn(x, name: str):
 
 
 def _basic_block(x, filters: int, strides: int, name: str):
-    h = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1", **_HE)(x)
+    h = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1",
+                      kernel_initializer=_he())(x)
     h = layers.Activation("relu", name=f"{name}_relu1")(_bn(h, f"{name}_bn1"))
-    h = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2", **_HE)(h)
+    h = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2",
+                      kernel_initializer=_he())(h)
     h = _bn(h, f"{name}_bn2")
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:  # projection shortcut (option B of He et al.)
-        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj", **_HE)(x)
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj",
+                                 kernel_initializer=_he())(x)
         shortcut = _bn(shortcut, f"{name}_proj_bn")
     return layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([h, shortcut]))
 
 
 def _resnet18(x, num_classes: int, blocks=(2, 2, 2, 2)):
     _check_size(x, 32, "ResNet-18")
-    h = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="conv1", **_HE)(x)
+    h = layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="conv1", kernel_initializer=_he())(x)
     h = layers.Activation("relu", name="conv1_relu")(_bn(h, "conv1_bn"))
     h = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(h)
     for stage, (n, filters) in enumerate(zip(blocks, (64, 128, 256, 512)), 1):
