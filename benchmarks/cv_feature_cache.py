@@ -8,7 +8,7 @@ categorical cross-entropy, best epoch per fold) on the same small subset of the 
   trained on the cached 1024-d vectors.
 
 Both ways build and compile their model once and reset it per fold and learning rate
-(:func:`imgclf.transfer_cv.reusable`), so the ratio measures the frozen-base arithmetic saved,
+(:func:`imgclf.papers.p05_linnaeus_transfer.reusable`), so the ratio measures the frozen-base arithmetic saved,
 not Keras' per-model tracing overhead.
 
 Same seeds, same folds, same initial head weights, so the two should reach the same validation
@@ -44,9 +44,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     import keras
-
-    from imgclf import data, train, transfer_cv
+    from imgclf import data, train
     from imgclf.models import transfer
+    from imgclf.papers import p05_linnaeus_transfer as transfer_cv
+    from imgclf.reports import hardware
 
     train.set_seed(a.seed)
     w, why = transfer.resolve_weights("mobilenet", None if a.weights.lower() == "none" else a.weights)
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     images = data.read_images(subset, a.size)
     y = subset.labels
     print(f"data: {len(y)} flowers stand-in training images at {a.size}x{a.size}; hardware: "
-          f"{train.hardware()['cpu']} ({os.cpu_count()} cores); {a.folds} folds x {len(a.lrs)} lrs x {a.epochs} epochs")
+          f"{hardware()['cpu']} ({os.cpu_count()} cores); {a.folds} folds x {len(a.lrs)} lrs x {a.epochs} epochs")
     tm = transfer.build_mobilenet(a.size, weights=w)
 
     results = {}

@@ -6,7 +6,7 @@ fitness is the k-NN (k=9) accuracy on ``--val`` other training images.
 
 (a) straightforward: for each individual, set its kernels into a Keras model, ``predict`` the
     features, fit scikit-learn's ``KNeighborsClassifier`` and score it (on the CPU);
-(b) batched: :class:`imgclf.evolve.PopulationFitness` (stacked kernels, distances by matrix
+(b) batched: :class:`imgclf.papers.p04_knn_slicing_evolution.PopulationFitness` (stacked kernels, distances by matrix
     product, ``top_k``), on ``--batched-device`` (default: TensorFlow's choice, the GPU if any).
 
 Both are warmed up once (graph tracing) before timing. The script checks that the fitness values
@@ -46,8 +46,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import tensorflow as tf
-
-    from imgclf import data, evolve, train
+    from imgclf import data, train
+    from imgclf.papers import p04_knn_slicing_evolution as evolve
+    from imgclf.reports import hardware
 
     train.set_seed(args.seed)
     (x, y), _ = data.load_mnist(args.data_dir)
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     x0 = evolve.flatten_layer(conv[li])
     pop = (x0 + rng.normal(0, 0.5 * evolve.glorot_std(conv[li]), (args.population, len(x0)))).astype(np.float32)
-    hw = train.hardware()
+    hw = hardware()
     print(f"hardware: {hw['cpu']} ({hw['cpu_count']} cores), GPUs: {hw['gpus'] or 'none'}; TF {hw['tensorflow']}")
     print(f"population {args.population} x {len(x0)} parameters (conv layer {args.layer}); "
           f"reference {args.ref} / fitness {args.val} images; k={args.k}")

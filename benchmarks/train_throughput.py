@@ -1,6 +1,6 @@
 """Training throughput of paper 3's networks: images per second per model and input size.
 
-Times the notebook's own training step (``imgclf.deepcnn.build``: 28x28x1 digits in, resized to
+Times the notebook's own training step (``imgclf.papers.p03_mnist_deep_cnns.build``: 28x28x1 digits in, resized to
 the input size inside the model, SGD, GoogLeNet with its auxiliary heads) on random digits fed
 through the notebook's ``tf.data`` pipeline, with the device set-up the notebook uses on this
 machine (on a GPU: mixed precision, XLA, several steps per call; on a CPU: float32). Prints the
@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 def measure(arch: str, size: int, batch_size: int, steps: int, warmup: int, dev) -> float:
     """Training images per second over ``steps`` steps after ``warmup`` steps (tracing, autotuning)."""
     import keras
-
-    from imgclf import deepcnn, train
+    from imgclf import train
+    from imgclf.papers import p03_mnist_deep_cnns as deepcnn
 
     keras.backend.clear_session(free_memory=True)
     train.use_mixed_precision(dev.mixed_precision)
@@ -59,9 +59,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     import tensorflow as tf
-
-    from imgclf import deepcnn, train
     from imgclf.models.cnns import ARCH_NAMES
+    from imgclf.papers import p03_mnist_deep_cnns as deepcnn
+    from imgclf.reports import hardware
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
     sizes = a.sizes or ([32, 112, 224] if gpu else [32, 64])
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     spe = a.steps_per_execution or (50 if gpu else 1)
     dev = deepcnn.setup(dict(seed=0, mixed_precision=a.mixed_precision, jit_compile=a.jit_compile,
                              steps_per_execution=spe))
-    hw = train.hardware()
+    hw = hardware()
     print(f"machine: {', '.join(hw['gpus']) or hw['cpu'] + ' (no GPU)'}; {hw['cpu_count']} CPU cores; "
           f"TensorFlow {hw['tensorflow']}, Keras {hw['keras']}")
     print(f"set-up: batch {a.batch_size}, {warmup} warm-up + {steps} timed steps, mixed precision "

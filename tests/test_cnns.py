@@ -4,16 +4,15 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-
-from imgclf import deepcnn, paper
 from imgclf.config import ParameterError
-from imgclf.models import cnns
+from imgclf.models import cnns, param_counts
+from imgclf.papers import p03_mnist_deep_cnns as deepcnn
 
 ARCHS = ["vgg16", "googlenet", "resnet18"]
 
 
 def _counts(model):
-    return model.count_params(), cnns.trainable_count(model)
+    return model.count_params(), param_counts(model)[0]
 
 
 # -- sizes at 224x224x3 with 1000 classes (built once each, never compiled) --------------------
@@ -52,7 +51,7 @@ def test_googlenet_size_without_and_with_auxiliary_heads():
     assert aux.count_params() == 6_998_552 + _aux_head_weights(512) + _aux_head_weights(528)
     assert aux.get_layer("aux1_pool").output.shape == (None, 4, 4, 512)  # the paper's 5x5/3 pooling
     with_bn = cnns.build_googlenet()
-    assert 6.6e6 <= cnns.trainable_count(with_bn) <= 7.05e6
+    assert 6.6e6 <= param_counts(with_bn)[0] <= 7.05e6
 
 
 # -- MNIST models ------------------------------------------------------------------------------
@@ -188,16 +187,15 @@ def test_dataset_yields_28x28_batches_and_repeats_labels_for_auxiliary_heads():
 def test_bad_settings_are_refused_naming_the_parameter(key, value):
     from imgclf import config
 
-    P = config.resolve("03_mnist_deep_cnns", "smoke")
     with pytest.raises(ParameterError, match=key):
-        deepcnn.check_params({**P, key: value})
+        config.resolve("03_mnist_deep_cnns", "smoke", **{key: value})
 
 
 def test_table1_maps_every_paper_row_to_one_run():
     runs = [dict(model=m, optimizer=o, **{"learning rate": lr, "accuracy (%)": 90.0 + i, "status": "ok"})
             for i, (m, o, lr) in enumerate((m, o, lr) for m in ("VGG-16", "GoogLeNet", "ResNet-18")
                                            for o in ("sgd", "adam") for lr in (0.001, 0.01))]
-    t = paper.p3_table1_vs_ours(pd.DataFrame(runs))
+    t = deepcnn.table1_vs_ours(pd.DataFrame(runs))
     assert len(t) == 15 and t["paper"].notna().sum() == 12  # 12 paper rows + 3 Adam-0.01 runs
     vgg = t[t["model"] == "VGG-16"]
     assert list(vgg["paper row"]) == ["VGG-16", "VGG-16 with SGD", "VGG-16", "VGG-16 with Adam", "(no row in the paper)"]

@@ -1,5 +1,4 @@
 import pytest
-
 from imgclf import config
 
 NB = "01_two_stage_autoencoder"

@@ -2,9 +2,8 @@ import gzip
 
 import numpy as np
 import pytest
-
-from imgclf import data
 from conftest import write_idx
+from imgclf import data
 
 
 def test_read_idx_round_trip(tmp_path):
@@ -26,7 +25,7 @@ def test_missing_mnist_file_offline_download_fails_with_same_error(tmp_path, mon
     def offline(*a, **k):
         raise OSError("URL fetch failure: no network")
 
-    monkeypatch.setattr(data, "_download", offline)
+    monkeypatch.setattr(data.datasets, "_download", offline)
     with pytest.raises(data.DataFileMissingError, match="no network") as e:
         data.load_mnist(tmp_path, download=True)
     assert "train-images-idx3-ubyte.gz" in str(e.value)

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from imgclf import data
+from PIL import Image
 
 
 def _make_linnaeus(root, size=32, per_class=2, classes=data.LINNAEUS_CLASSES):
@@ -81,7 +80,7 @@ def test_flowers_manifest_checksum_is_checked(tmp_path):
 
 def test_flowers_split_drops_cross_class_and_checks_files(tmp_path, monkeypatch):
     manifest = _make_flowers(tmp_path)
-    monkeypatch.setattr(data, "FLOWERS_MANIFEST_SHA256", data.sha256_file(manifest))
+    monkeypatch.setattr(data.datasets, "FLOWERS_MANIFEST_SHA256", data.sha256_file(manifest))
     train, test = data.load_flowers(tmp_path)
     assert len(test) == 5 and len(train) == 9  # one rose file dropped
     x = data.read_images(test, 8)

@@ -1,10 +1,9 @@
-"""k-NN slicing: the k-NN head, the batched population fitness, CMA-ES and PSO (imgclf.evolve)."""
+"""k-NN slicing: the k-NN head, the batched population fitness, CMA-ES and PSO (imgclf.papers.p04_knn_slicing_evolution)."""
 
 import numpy as np
 import pytest
+from imgclf.papers import p04_knn_slicing_evolution as evolve
 from sklearn.neighbors import KNeighborsClassifier
-
-from imgclf import evolve
 
 
 def synthetic_digits(n: int, seed: int = 0, classes: int = 10):

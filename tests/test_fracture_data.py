@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from imgclf import data
+from PIL import Image
 
 
 def _texture(seed: int, h: int = 48, w: int = 36) -> np.ndarray:
@@ -96,7 +95,7 @@ def test_load_images_cache_is_reused_and_invalidated_by_a_changed_file(tmp_path,
     first = data.load_images(files, 16, cache_dir=tmp_path / "cache")
     calls = []
     real = data.read_image
-    monkeypatch.setattr(data, "read_image", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(data.images, "read_image", lambda *a, **k: calls.append(a) or real(*a, **k))
     again = data.load_images(files, 16, cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(first, again)
     assert calls == []

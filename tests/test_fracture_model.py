@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from imgclf import fracture, gradcam
 from imgclf.models.cnns import build_plain_cnn
+from imgclf.papers import p02_fracture_cnn as fracture
 
 
 def _squares(n=160, side=24, seed=0):
@@ -38,11 +37,11 @@ def test_fit_best_restores_the_lowest_validation_loss_weights_and_gradcam_finds_
     assert res["confusion"].sum() == 40 and res["specificity"] == pytest.approx(
         res["confusion"][0, 0] / res["confusion"][0].sum())
     pos = x[120:][y[120:] == 1][:6]
-    plain = gradcam.grad_cam(model, pos, class_index=1)
+    plain = fracture.grad_cam(model, pos, class_index=1)
     assert plain.shape == (6, 24, 24) and plain.min() >= 0 and plain.max() <= 1
-    cams = gradcam.grad_cam(model, pos, class_index=1, method="hirescam")
+    cams = fracture.grad_cam(model, pos, class_index=1, method="hirescam")
     assert cams.shape == (6, 24, 24) and cams.min() >= 0 and cams.max() <= 1
     inside = cams[:, :12, :12].mean(axis=(1, 2))
     outside = cams[:, 12:, 12:].mean(axis=(1, 2))
     assert (inside > outside).mean() >= 5 / 6  # the map points at the square
-    assert gradcam.overlay_grid(pos[:2], cams[:2], ["a", "b"], ncols=2) is not None
+    assert fracture.overlay_grid(pos[:2], cams[:2], ["a", "b"], ncols=2) is not None

@@ -1,7 +1,6 @@
 import numpy as np
-from sklearn import metrics as skm
-
 from imgclf import metrics
+from sklearn import metrics as skm
 
 
 def test_per_class_report_matches_scikit_learn_and_derives_specificity():

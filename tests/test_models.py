@@ -1,10 +1,13 @@
 import keras
 import numpy as np
 import pytest
-from keras import ops
-
-from imgclf.models.autoencoders import build_conv_autoencoder, build_dense_autoencoder, lrelu
+from imgclf.models.autoencoders import (
+    build_conv_autoencoder,
+    build_dense_autoencoder,
+    lrelu,
+)
 from imgclf.models.classifiers import RBM, CodeClassifier, build_dbn
+from keras import ops
 
 
 def test_lrelu_is_x_over_a_below_zero():
@@ -101,7 +104,7 @@ def test_code_classifiers_learn_a_separable_problem(kind, hidden):
 
 def test_same_seed_gives_the_same_weights_on_cpu():
     from imgclf import train
-    from imgclf.twostage import train_autoencoder
+    from imgclf.papers.p01_two_stage_autoencoder import train_autoencoder
 
     x = np.random.default_rng(0).random((128, 30)).astype("float32")
     runs = []

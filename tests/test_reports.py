@@ -2,7 +2,6 @@ import json
 
 import matplotlib.pyplot as plt
 import pandas as pd
-
 from imgclf import index
 from imgclf.reports import Report
 

@@ -3,9 +3,8 @@
 import keras
 import numpy as np
 import pytest
-
-from imgclf import transfer_cv
-from imgclf.models import transfer
+from imgclf.models import param_counts, transfer
+from imgclf.papers import p05_linnaeus_transfer as transfer_cv
 
 
 @pytest.fixture(scope="module")
@@ -19,18 +18,18 @@ def resnet256():
 
 
 def test_mobilenet_parameter_counts_match_paper_table2(mobilenet224):
-    assert transfer.param_counts(mobilenet224.model) == (5_125, 3_228_864)
+    assert param_counts(mobilenet224.model) == (5_125, 3_228_864)
     assert mobilenet224.model.output.shape[1:] == (5,)
     assert mobilenet224.features.output.shape[1:] == (1024,)
 
 
 def test_resnet50_parameter_counts_match_paper_table5(resnet256):
-    assert transfer.param_counts(resnet256.model) == (4_207_621, 22_532_992)
+    assert param_counts(resnet256.model) == (4_207_621, 22_532_992)
     base = resnet256.model.layers[1]
     assert [l.name for l in base.layers if l.trainable and l.weights] == ["conv5_block3_3_conv", "conv5_block3_3_bn"]
     # frozen part holds no trainable weight; head = tail + dense layers holds all of them
-    assert transfer.param_counts(resnet256.features)[0] == 0
-    assert transfer.param_counts(resnet256.head)[0] == 4_207_621
+    assert param_counts(resnet256.features)[0] == 0
+    assert param_counts(resnet256.head)[0] == 4_207_621
     assert [tuple(t.shape[1:]) for t in resnet256.features.outputs] == [(8, 8, 512), (8, 8, 2048)]
 
 
@@ -40,7 +39,7 @@ def test_head_spec_parsing_and_other_heads():
     with pytest.raises(ValueError, match="head spec"):
         transfer.parse_head("big")
     tm = transfer.build_resnet50(32, weights=None, head="linear")
-    assert transfer.param_counts(tm.model)[0] == 1_050_624 + 4_096 + 2048 * 5 + 5
+    assert param_counts(tm.model)[0] == 1_050_624 + 4_096 + 2048 * 5 + 5
 
 
 def test_preprocess_is_the_applications_own():

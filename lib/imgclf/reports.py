@@ -12,9 +12,13 @@ import datetime as _dt
 import json
 import math
 import os
+import platform
+import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,18 +27,60 @@ import pandas as pd
 from . import config, plots
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` through a temporary sibling file and a rename, so that a reader (or a run
+    killed mid-write) sees the old file or the new one, never half of one. The file gets the
+    usual permissions (0666 less the umask), not the 0600 of ``mkstemp``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` of a UTF-8 text."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def hardware() -> dict:
+    """What ran this: CPU, core count, GPUs and library versions (for results.json)."""
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    gpus = []
+    for g in tf.config.list_physical_devices("GPU"):
+        try:
+            gpus.append(tf.config.experimental.get_device_details(g).get("device_name", g.name))
+        except Exception:  # pragma: no cover - details are best effort
+            gpus.append(g.name)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "gpus": gpus,
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def _jsonable(x: Any) -> Any:
@@ -59,9 +105,8 @@ class Report:
     """Collects one notebook run's outputs under ``reports/<notebook>/``."""
 
     def __init__(self, notebook: str, params: dict, root: str | os.PathLike | None = None, title: str = ""):
-        from .train import hardware
-
         self.notebook = notebook
+        self._t0 = time.perf_counter()
         self.dir = config.reports_dir(notebook, root)
         self.fig_dir = self.dir / "figures"
         self.results: dict[str, Any] = {
@@ -137,6 +182,7 @@ class Report:
 
     def finish(self) -> Path:
         """Mark the run complete and write results.json for the last time."""
+        self.results["timings"].setdefault("notebook", round(time.perf_counter() - self._t0, 3))
         self.results["complete"] = True
         self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         plt.close("all")
@@ -145,3 +191,12 @@ class Report:
     def save(self) -> Path:
         text = json.dumps(_jsonable(self.results), indent=2, sort_keys=False)
         return atomic_write_text(self.dir / "results.json", text + "\n")
+
+
+def side_by_side(paper: pd.DataFrame, ours: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Long table ``(row, column) -> paper, ours, ours - paper`` over the cells both tables have."""
+    p = paper.stack(list(range(paper.columns.nlevels)), future_stack=True).rename("paper")
+    o = ours.stack(list(range(ours.columns.nlevels)), future_stack=True).rename("ours")
+    df = pd.concat([p, o], axis=1, join="inner")
+    df["ours - paper"] = df["ours"] - df["paper"]
+    return df.round(digits)

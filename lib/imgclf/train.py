@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -13,8 +11,12 @@ import numpy as np
 from tqdm.std import tqdm
 
 
-def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras; make TF ops deterministic (same numbers on CPU)."""
+def set_seed(seed: int, deterministic: bool | None = True) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras (the one seeding call of the library).
+
+    ``deterministic=True`` also turns on TensorFlow's op determinism (same numbers on CPU);
+    ``None`` leaves it as it is (for seeding again inside a run that has decided already).
+    """
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
@@ -39,36 +41,6 @@ def use_mixed_precision(enable: bool | None = None) -> bool:
         enable = bool(tf.config.list_physical_devices("GPU"))
     keras.mixed_precision.set_global_policy("mixed_float16" if enable else "float32")
     return enable
-
-
-def hardware() -> dict:
-    """What ran this: CPU, core count, GPUs and library versions (for results.json)."""
-    import sklearn
-    import tensorflow as tf
-
-    gpus = []
-    for g in tf.config.list_physical_devices("GPU"):
-        try:
-            gpus.append(tf.config.experimental.get_device_details(g).get("device_name", g.name))
-        except Exception:  # pragma: no cover - details are best effort
-            gpus.append(g.name)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "gpus": gpus,
-        "python": sys.version.split()[0],
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "platform": platform.platform(),
-    }
 
 
 class Progress(keras.callbacks.Callback):

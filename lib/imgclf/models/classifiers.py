@@ -15,6 +15,8 @@ import numpy as np
 from keras import layers, ops
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ..train import set_seed
+
 
 def build_perceptron(input_dim: int, num_classes: int, hidden: int = 100) -> keras.Model:
     """Shallow net: ``(batch, input_dim) -> sigmoid(hidden) -> softmax (batch, num_classes)``."""
@@ -175,7 +177,7 @@ class CodeClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
 
     def fit(self, X, y, callbacks=None):
-        keras.utils.set_random_seed(self.seed)
+        set_seed(self.seed, deterministic=None)
         X = np.asarray(X, "float32")
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         n = len(self.classes_)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import layers
 
 
@@ -343,6 +342,39 @@ def inference_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, model.get_layer("predictions").output, name=f"{model.name}_inference")
 
 
-def trainable_count(model: keras.Model) -> int:
-    """Number of trainable weights (PyTorch's ``parameters()`` count: no batch-norm statistics)."""
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+def build_mnist_cnn(
+    dense_units: int | None = 128,
+    filters: tuple[int, ...] | list[int] = (32, 64),
+    num_classes: int = 10,
+    input_shape: tuple[int, int, int] = (28, 28, 1),
+    pool_after_each: bool = False,
+    dropout: bool = True,
+) -> keras.Model:
+    """The classic Keras MNIST CNN (functional).
+
+    Input ``(batch, 28, 28, 1)`` float in [0, 1]. ``conv1`` (3x3, ``filters[0]``, ReLU, valid)
+    -> ``conv2`` (3x3, ``filters[1]``, ReLU, valid) -> 2x2 max-pool -> ``(batch, 12, 12, 64)``
+    -> dropout 0.25 -> flatten ``(batch, 9216)`` -> dense ``dense_units`` ReLU -> dropout 0.5 ->
+    softmax ``(batch, num_classes)``. With ``dense_units=128``: 1,199,882 parameters, of which the
+    conv layers hold 18,816. ``dense_units=None`` drops the hidden dense layer.
+
+    ``pool_after_each=True`` builds the other common Keras MNIST convnet instead (a max-pool after
+    *each* conv: 28 -> 26 -> 13 -> 11 -> 5, flatten 1,600), only used to explain the paper's
+    parameter counts of its narrow networks.
+    """
+    inp = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(filters[0], 3, activation="relu", name="conv1")(inp)
+    if pool_after_each:
+        x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(filters[1], 3, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    if dropout:
+        x = layers.Dropout(0.25, name="drop1")(x)
+    x = layers.Flatten(name="features")(x)
+    if dense_units:
+        x = layers.Dense(dense_units, activation="relu", name="dense1")(x)
+        if dropout:
+            x = layers.Dropout(0.5, name="drop2")(x)
+    out = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    name = f"mnist_cnn_{dense_units}" + ("_2pool" if pool_after_each else "")
+    return keras.Model(inp, out, name=name)

@@ -38,7 +38,6 @@ __all__ = [
     "build_mobilenet",
     "build_resnet50",
     "parse_head",
-    "param_counts",
     "extract_features",
     "imagenet_weights_cached",
     "resolve_weights",
@@ -119,13 +118,6 @@ def _application(arch: str, size: int, weights: str | None) -> keras.Model:
     if load_file:
         base.load_weights(str(weights))
     return base
-
-
-def param_counts(model: keras.Model) -> tuple[int, int]:
-    """``(trainable, non_trainable)`` parameter counts, as ``model.summary()`` prints them."""
-    tr = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    nt = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
-    return tr, nt
 
 
 def parse_head(spec: str | Sequence[int]) -> list[int]:

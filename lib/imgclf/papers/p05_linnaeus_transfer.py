@@ -21,8 +21,9 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import StratifiedKFold
 
-from . import metrics, train
-from .models.transfer import TransferModel
+from .. import config, metrics, train
+from ..models import param_counts
+from ..models.transfer import TransferModel
 
 
 def take(x, idx):
@@ -37,7 +38,7 @@ def n_rows(x) -> int:
 def fresh_head(tm: TransferModel, seed: int) -> keras.Model:
     """A new copy of ``tm.head``: Dense layers freshly initialised (seeded), any trainable
     application layers (ResNet50's tail) starting from ``tm``'s (pre-trained) weights."""
-    keras.utils.set_random_seed(seed)
+    train.set_seed(seed, deterministic=None)
     head = keras.models.clone_model(tm.head)
     for layer, src in zip(head.layers, tm.head.layers):
         if layer.name.startswith("conv") and src.weights:
@@ -214,7 +215,7 @@ class Inputs:
         self._features: dict = {}
 
     def images(self, split: str, size: int) -> np.ndarray:
-        from .data import read_images
+        from ..data import read_images
 
         if (split, size) not in self._images:
             self._images[split, size] = read_images(self.sets[split], size)
@@ -227,7 +228,7 @@ class Inputs:
         With ``weights`` (ImageNet or a file): frozen base, features cached, head trained. With
         ``weights=None``: the whole network from random initialisation on preprocessed images.
         """
-        from .models import transfer
+        from ..models import transfer
 
         scratch = weights is None
         kw = dict(head=head, dropout=dropout) if arch == "resnet50" else {}
@@ -245,7 +246,7 @@ class Inputs:
             x = self._features[key]
             model = fresh_head(tm, seed)
         return {"x_train": x["train"], "x_test": x["test"], "make_model": reusable(model), "tm": tm,
-                "full_counts": transfer.param_counts(tm.model)}
+                "full_counts": param_counts(tm.model)}
 
 
 def select(cands: dict, y: np.ndarray, *, folds: int, epochs: int, batch_size: int, seed: int,
@@ -278,7 +279,8 @@ def report_final(report, tag: str, res: dict, paper_counts: pd.DataFrame, paper_
                  fig_numbers: dict) -> pd.DataFrame:
     """Figures (curves, confusion train/test, ROC) and tables (TP/TN/FP/FN, per-class metrics,
     both beside the paper's) of one final model. Returns the per-class test table."""
-    from . import paper, plots
+    from .. import plots
+    from ..reports import side_by_side
 
     n = fig_numbers
     report.figure(plots.history(res["history"], title=f"{tag} final (validation = test, monitor only)"),
@@ -297,6 +299,163 @@ def report_final(report, tag: str, res: dict, paper_counts: pd.DataFrame, paper_
     for ours, pap, name in ((ours_counts, paper_counts, "counts"), (ours_metrics, paper_metrics, "metrics")):
         p = pap.reset_index(drop=True).set_axis(pos)
         o = ours.astype(float).set_axis(pos)
-        report.comparison(paper.side_by_side(p, o), f"{tag}_{name}_paper_vs_ours")
+        report.comparison(side_by_side(p, o), f"{tag}_{name}_paper_vs_ours")
     report.table(pd.DataFrame({k: {"AUC": v[2]} for k, v in res["test"]["roc"].items()}).T, f"{tag}_auc_test")
     return pc
+
+
+# ------------------------------------------------------------------------------------------
+# Profiles: "smoke" runs the notebook on a 2-core CPU in minutes, "paper" at the paper's scale
+# ------------------------------------------------------------------------------------------
+NOTEBOOK = "05_linnaeus_transfer"
+
+TITLE = "MobileNet and ResNet50 transfer learning (Linnaeus 5)"
+
+RULES = {
+    "learning_rates": config.POSITIVE, "resnet_lrs": config.POSITIVE, "resnet_dropout": config.DROPOUT,
+    "folds": config.Range(2, None),
+}
+
+
+def _choice(options):
+    def check(name, value):
+        config.OneOf(tuple(options)).check(name, value)
+        return value
+    return check
+
+
+def _weights(name, value):
+    """\"imagenet\", None (random) or an existing weights file (a mistyped path stops the run)."""
+    if value in ("imagenet", None):
+        return value
+    return config.existing_file_or_none(name, value)
+
+
+EXTRA_PARAMETERS = {
+    "dataset": ("flowers", _choice(("flowers", "linnaeus5"))),
+    "linnaeus_resolution": (None, _choice((None, 256, 128, 64, 32))),
+    "mobilenet_weights": ("imagenet", _weights),
+    "resnet_weights": ("imagenet", _weights),
+}
+
+PROFILES: dict[str, dict] = {
+    "smoke": dict(
+        n_train=250,                 # stratified subset of the training split
+        n_test=150,
+        mobilenet_size=224,          # input size with ImageNet weights (frozen base, cached features)
+        resnet_size=256,
+        scratch_mobilenet_size=64,   # input size when there are no ImageNet weights (whole network trained)
+        scratch_resnet_size=32,
+        folds=2,
+        epochs=2,
+        learning_rates=[1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+        batch_size=32,
+        resnet_epochs=2,
+        resnet_lrs=[1e-3, 1e-4, 1e-5, 1e-6],
+        resnet_heads=["1024-1024", "256", "linear"],
+        resnet_dropout=0.05,
+        step_time_batch=8,
+        step_time_steps=2,
+    ),
+    "paper": dict(
+        n_train=1_000_000,
+        n_test=1_000_000,
+        mobilenet_size=224,
+        resnet_size=256,
+        scratch_mobilenet_size=128,
+        scratch_resnet_size=128,
+        folds=5,
+        epochs=20,
+        learning_rates=[1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+        batch_size=32,
+        resnet_epochs=20,
+        resnet_lrs=[1e-3, 1e-4, 1e-5, 1e-6],
+        resnet_heads=["1024-1024", "256", "linear"],
+        resnet_dropout=0.05,
+        step_time_batch=32,
+        step_time_steps=5,
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------
+# The paper's published numbers (typed in from shared/papers/)
+# ------------------------------------------------------------------------------------------
+CLASSES = ["berry", "bird", "dog", "flower", "other"]
+
+TABLE7 = pd.DataFrame(
+    {
+        "train accuracy": [0.9806, 0.9829, 0.9796, 0.9804, 0.9760, 0.9799],
+        "val accuracy": [0.9617, 0.9617, 0.9675, 0.9633, 0.9633, 0.9635],
+        "train loss": [0.0762, 0.0675, 0.0809, 0.0714, 0.0865, 0.0765],
+        "val loss": [0.1183, 0.1249, 0.1126, 0.1127, 0.1178, 0.1173],
+    },
+    index=pd.Index(["1", "2", "3", "4", "5", "AVG"], name="k"),
+)
+"""Table 7: MobileNet, lr 1e-4, best epoch of each CV fold."""
+
+TABLE8 = pd.DataFrame(
+    {
+        "train accuracy": [0.9635, 0.9678, 0.9799, 0.9528, 0.9449],
+        "val accuracy": [0.9502, 0.9528, 0.9635, 0.9599, 0.9460],
+        "test accuracy": [0.9465, 0.9562, 0.9670, 0.9602, 0.9545],
+        "train loss": [0.0903, 0.0817, 0.0765, 0.1397, 0.1488],
+        "val loss": [0.1263, 0.1286, 0.1173, 0.1328, 0.1437],
+        "test loss": [0.1335, 0.1275, 0.1150, 0.1294, 0.1349],
+    },
+    index=pd.Index([1e-2, 1e-3, 1e-4, 1e-5, 1e-6], name="lr"),
+)
+"""Table 8: MobileNet CV averages per learning rate, and test after retraining."""
+
+TABLE9 = pd.DataFrame(
+    {"TP": [383, 391, 395, 384, 381], "TN": [1577, 1596, 1596, 1586, 1579],
+     "FP": [23, 4, 4, 14, 21], "FN": [17, 9, 5, 16, 19]},
+    index=pd.Index(CLASSES, name="class"),
+)
+"""Table 9: MobileNet test-set TP/TN/FP/FN (2,000 test images)."""
+
+TABLE10 = pd.DataFrame(
+    {"precision": [0.94, 0.99, 0.99, 0.96, 0.95], "recall": [0.96, 0.98, 0.99, 0.96, 0.95],
+     "specificity": [0.98, 0.99, 0.99, 0.99, 0.98], "accuracy": [0.98, 0.99, 0.99, 0.98, 0.98],
+     "F1": [0.95, 0.98, 0.99, 0.96, 0.95]},
+    index=pd.Index(CLASSES, name="class"),
+)
+"""Table 10 (= Table 15, MobileNet): per-class test metrics."""
+
+TABLE11 = pd.DataFrame(
+    {
+        "train accuracy": [0.9925, 0.9925, 0.9946, 0.9954, 0.9925],
+        "val accuracy": [0.9758, 0.9742, 0.9717, 0.9633, 0.9650],
+        "train loss": [0.3579, 0.3576, 0.3488, 0.3591, 0.3749],
+        "val loss": [0.3281, 0.3505, 0.3563, 0.3684, 0.3512],
+    },
+    index=pd.Index(["1", "2", "3", "4", "5"], name="k"),
+)
+"""Table 11: ResNet50 (best head), CV folds."""
+
+TABLE12 = pd.DataFrame(
+    {"precision": [0.96, 0.99, 1.00, 0.97, 0.96], "recall": [0.98, 0.99, 1.00, 0.97, 0.95],
+     "specificity": [0.99, 1.00, 1.00, 0.99, 0.99], "accuracy": [0.99, 0.99, 1.00, 0.99, 0.98],
+     "F1": [0.97, 0.99, 1.00, 0.97, 0.95]},
+    index=pd.Index(CLASSES, name="class"),
+)
+"""Table 12 (= Table 15, ResNet50): per-class test metrics."""
+
+TABLE13 = pd.DataFrame(
+    {"TP": [390, 394, 398, 386, 379], "TN": [1582, 1594, 1598, 1589, 1584],
+     "FP": [18, 6, 2, 11, 16], "FN": [10, 6, 2, 14, 21]},
+    index=pd.Index(CLASSES, name="class"),
+)
+"""Table 13: ResNet50 test-set TP/TN/FP/FN."""
+
+TABLE14 = pd.DataFrame(
+    {
+        "test accuracy": [0.9670, 0.9735],
+        "test loss": [0.1150, 0.4271],
+        "step time (s)": [0.176, 2.0],
+        "trainable params": [5125, 4207621],
+        "non-trainable params": [3228864, 22532992],
+    },
+    index=pd.Index(["MobileNet", "ResNet50"], name="model"),
+)
+"""Table 14: the two final models (step time: 176 ms and 2 s per training step)."""

@@ -1,17 +1,10 @@
-"""Every data set behind one call each, with integrity checks.
-
-Shapes and dtypes are part of each loader's contract (see the docstrings). Files are looked up
-under the data directory (:func:`imgclf.config.data_dir`); a missing file is fetched from its
-public source when that is possible (``keras.utils.get_file``, scikit-learn's ``data_home``) and
-otherwise reported with one :class:`DataFileMissingError` that names the file, its checksum and
-the directory where it belongs. A truncated or corrupted file raises :class:`DataIntegrityError`
-and is never used.
+"""Every data set behind one call each: MNIST, the faces, densitograms, Linnaeus 5 / flowers, image
+folders and the MURA layout. Shapes and dtypes are part of each loader's contract (see the docstrings).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import zlib
 from dataclasses import dataclass
@@ -19,53 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
-
-__all__ = [
-    "DataFileMissingError",
-    "DataIntegrityError",
-    "MNIST_FILES",
-    "load_mnist",
-    "load_faces",
-    "faces_split",
-    "add_noise",
-    "stratified_subset",
-    "make_synthetic_spectra",
-    "load_spectra",
-    "save_spectra",
-    "to_dataset",
-]
-
-
-class DataFileMissingError(FileNotFoundError):
-    """A data file is not on disk and could not be downloaded."""
-
-
-class DataIntegrityError(ValueError):
-    """A data file is on disk but truncated, corrupted or not what it claims to be."""
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _missing(name: str, directory: Path, checksum: str, how: str, cause: str = "") -> DataFileMissingError:
-    msg = (
-        f"data file {name!r} is missing: expected it at {directory / name} "
-        f"(sha256 {checksum}). {how} Set the data directory with the `data_dir` notebook "
-        f"parameter or the IMGCLF_DATA environment variable (now: {directory.parent})."
-    )
-    if cause:
-        msg += f" Download attempt failed: {cause}"
-    return DataFileMissingError(msg)
+from .. import config
+from .integrity import (
+    DataFileMissingError,
+    DataIntegrityError,
+    _missing,
+    sha256_bytes,
+    sha256_file,
+)
 
 
 # ------------------------------------------------------------------------------------------
@@ -229,48 +183,6 @@ def faces_split(y: np.ndarray, n_train: int = 7, seed: int = 0) -> tuple[np.ndar
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-# ------------------------------------------------------------------------------------------
-# Corruption and subsetting
-# ------------------------------------------------------------------------------------------
-def add_noise(
-    x: np.ndarray, fraction: float, seed: int | np.random.Generator = 0, low: float = 0.0, high: float = 1.0
-) -> np.ndarray:
-    """Replace exactly ``round(fraction * n_pixels)`` pixels of every image by uniform noise.
-
-    "x% noise" means: in each image, x% of the pixel positions (chosen uniformly at random,
-    without replacement) are overwritten with values drawn from U[low, high) (the pixel range,
-    [0, 1] for scaled images). The other pixels are unchanged. Returns a float32 copy of ``x``.
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"noise fraction must be in [0, 1], got {fraction!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    out = np.array(x, dtype=np.float32, copy=True)
-    flat = out.reshape(len(out), -1)
-    n_pix = flat.shape[1]
-    k = int(round(fraction * n_pix))
-    if k == 0:
-        return out
-    for start in range(0, len(flat), 4096):  # chunks keep memory flat for 60k images
-        block = flat[start : start + 4096]
-        pos = np.argpartition(rng.random(block.shape), k - 1, axis=1)[:, :k] if k < n_pix else (
-            np.tile(np.arange(n_pix), (len(block), 1))
-        )
-        vals = rng.uniform(low, high, size=pos.shape).astype(np.float32)
-        np.put_along_axis(block, pos, vals, axis=1)
-    return out
-
-
-def stratified_subset(
-    x: np.ndarray, y: np.ndarray, n: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` samples of ``(x, y)`` with the class proportions kept (all of them if ``n >= len``)."""
-    if n >= len(y):
-        return x, y
-    from sklearn.model_selection import train_test_split
-
-    xs, _, ys, _ = train_test_split(x, y, train_size=n, stratify=y, random_state=seed)
-    return xs, ys
-
 
 # ------------------------------------------------------------------------------------------
 # Electrophoresis densitograms (paper 1, section 3)
@@ -355,20 +267,6 @@ def load_spectra(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     _, y = np.unique(y, return_inverse=True)
     return x, y.astype(np.int64)
 
-
-# ------------------------------------------------------------------------------------------
-# tf.data
-# ------------------------------------------------------------------------------------------
-def to_dataset(x, y=None, batch_size: int = 32, shuffle: bool = False, seed: int = 0, cache: bool = True):
-    """A batched, prefetched ``tf.data.Dataset`` over in-memory arrays."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 # ------------------------------------------------------------------------------------------
@@ -497,31 +395,6 @@ def load_flowers(
     return out[0], out[1]
 
 
-def read_images(images: ImageSet, size: int, verify: bool = True, progress: bool = False) -> np.ndarray:
-    """Decode, convert to RGB and resize every image of ``images`` to ``size`` x ``size``.
-
-    Returns uint8 ``(n, size, size, 3)``. Non-square images are resized without cropping
-    (bilinear, as ``keras.utils.image_dataset_from_directory`` does). A missing file raises
-    :class:`DataFileMissingError`; a file that cannot be decoded, or whose sha256 differs from the
-    one the source lists, raises :class:`DataIntegrityError` naming it.
-    """
-    import io
-
-    out = np.empty((len(images), size, size, 3), np.uint8)
-    for i, path in enumerate(images.paths):
-        path = Path(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError as e:
-            raise DataFileMissingError(f"image file {path} is missing") from e
-        if verify and images.sha256 is not None and images.sha256[i] and sha256_bytes(raw) != images.sha256[i]:
-            raise DataIntegrityError(f"image file {path}: sha256 {sha256_bytes(raw)}, expected {images.sha256[i]}")
-        out[i] = read_image(io.BytesIO(raw), size, channels=3, name=path)
-    return out
-
-
-__all__ += ["ImageSet", "LINNAEUS_CLASSES", "FLOWERS_CLASSES", "linnaeus_dir", "load_linnaeus5", "load_flowers",
-            "read_images"]
 
 
 # Image folders, the MURA layout, duplicate groups and group-aware splits (paper 2, X-rays)
@@ -612,218 +485,3 @@ def mura_index(root: str | os.PathLike):
     return pd.DataFrame(rows, columns=["split", "class", "label", "path", "file", "body_part", "study", "group"])
 
 
-def read_image(path, size: int | None = None, channels: int = 1, name: str | os.PathLike | None = None) -> np.ndarray:
-    """Decode one JPEG/PNG (any mode) to uint8 ``(size, size, channels)`` (or its own size).
-
-    ``path`` is a file name or a binary file object (then ``name`` is what errors call it).
-    ``channels`` 1 converts to grayscale, 3 to RGB. ``size`` resizes to a square (aspect ratio
-    not kept; bilinear with antialiasing). A file that cannot be decoded (truncated, not an
-    image) raises :class:`DataIntegrityError` naming it.
-    """
-    from PIL import Image
-
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    try:
-        with Image.open(path) as im:
-            if size is not None and im.format == "JPEG":
-                im.draft("L" if channels == 1 else "RGB", (size, size))  # fast DCT downscale
-            im = im.convert("L" if channels == 1 else "RGB")
-            if size is not None:
-                im = im.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
-            arr = np.asarray(im, dtype=np.uint8)
-    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        raise DataIntegrityError(f"image {name or path} cannot be decoded ({type(e).__name__}: {e}); "
-                                 "it is truncated or not an image: replace it from its source") from e
-    return arr[..., None] if channels == 1 else arr
-
-
-def load_images(files, size: int, channels: int = 1, cache_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """Decode ``files`` once to uint8 ``(n, size, size, channels)``.
-
-    With ``cache_dir`` the array is kept in ``<cache_dir>/images_<size>_<channels>_<key>.npy``,
-    the key being a hash of the file names, sizes and modification times, so later calls (and
-    later epochs) never decode again, and a changed file invalidates the cache.
-    """
-    files = [str(f) for f in files]
-    cache = None
-    if cache_dir is not None:
-        h = hashlib.sha256()
-        for f in files:
-            st = os.stat(f)
-            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        cache = Path(cache_dir) / f"images_{size}_{channels}_{h.hexdigest()[:16]}.npy"
-        if cache.exists():
-            try:
-                arr = np.load(cache, allow_pickle=False)
-                if arr.shape == (len(files), size, size, channels):
-                    return arr
-            except (OSError, ValueError):
-                pass  # a damaged cache is rebuilt
-    out = np.empty((len(files), size, size, channels), np.uint8)
-    for i, f in enumerate(files):
-        out[i] = read_image(f, size, channels)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".part.npy")
-        np.save(tmp, out)
-        os.replace(tmp, cache)
-    return out
-
-
-def file_sha256s(files) -> np.ndarray:
-    """sha256 hex digest of each file's bytes (object array)."""
-    return np.array([sha256_file(f) for f in files], dtype=object)
-
-
-def dihedral_variants(images: np.ndarray) -> np.ndarray:
-    """The 8 rotations/flips of square images ``(n, s, s)`` -> ``(8, n, s, s)``."""
-    out = []
-    for flip in (False, True):
-        base = images[:, :, ::-1] if flip else images
-        for k in range(4):
-            out.append(np.rot90(base, k, axes=(1, 2)))
-    return np.stack(out)
-
-
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n)
-
-    def find(self, i: int) -> int:
-        p = self.parent
-        root = i
-        while p[root] != root:
-            root = p[root]
-        while p[i] != root:  # path compression
-            p[i], i = root, p[i]
-        return root
-
-    def union(self, i: int, j: int) -> None:
-        ri, rj = self.find(i), self.find(j)
-        if ri != rj:
-            self.parent[max(ri, rj)] = min(ri, rj)
-
-    def labels(self) -> np.ndarray:
-        roots = np.array([self.find(i) for i in range(len(self.parent))])
-        return np.unique(roots, return_inverse=True)[1]
-
-
-def signature_variants(images: np.ndarray, angles=(0,), crop: float = 1.0, side: int = 16) -> np.ndarray:
-    """Normalised thumbnail signatures of every rotation/flip: float32 ``(8 * len(angles), n, side * side)``.
-
-    ``images`` uint8 ``(n, s, s)`` or ``(n, s, s, 1)`` (e.g. 32x32 grayscale from :func:`load_images`).
-    For each small rotation angle (degrees, PIL bilinear about the centre), the central ``crop``
-    fraction is cut out (so the black corners of rotated copies fall away) and resized to
-    ``side`` x ``side``; then the 8 rotations/flips of that (:func:`dihedral_variants`). Each
-    signature has zero mean and unit norm, so a dot product is a Pearson correlation. Entry 0 is
-    the unrotated, unflipped signature.
-    """
-    from PIL import Image
-
-    x = np.asarray(images)
-    if x.ndim == 4:
-        x = x[..., 0]
-    x = x.astype(np.uint8)
-    n, s = len(x), x.shape[1]
-    c0 = int(round(s * (1 - crop) / 2))
-    box = (c0, c0, s - c0, s - c0)
-    out = []
-    for angle in angles:
-        sig = np.empty((n, side, side), np.float32)
-        for i, im in enumerate(x):
-            p = Image.fromarray(im)
-            if angle:
-                p = p.rotate(angle, Image.BILINEAR)
-            p = p.crop(box)
-            if p.size != (side, side):
-                p = p.resize((side, side), Image.BILINEAR, reducing_gap=2.0)
-            sig[i] = np.asarray(p, np.float32)
-        out.append(dihedral_variants(sig))
-    v = np.concatenate(out).reshape(-1, n, side * side)
-    v -= v.mean(axis=2, keepdims=True)
-    v /= np.maximum(np.linalg.norm(v, axis=2, keepdims=True), 1e-6)
-    return v
-
-
-def thumbnail_similarity(images: np.ndarray, angles=(0,), crop: float = 1.0, side: int = 16, block: int = 256):
-    """Rotation/flip-tolerant similarity of images, block by block.
-
-    The score of images i and j is the Pearson correlation of i's signature with j's, maximised
-    over the 8 rotations/flips of j and the small rotation ``angles`` (:func:`signature_variants`).
-    With ``angles=(0,)`` and ``crop=1`` it is symmetric and exactly invariant to 90-degree
-    rotations and flips of either image. Yields ``(rows, scores)``: row indices and float32
-    scores ``(len(rows), n)``, computed as matrix products (thousands of images: seconds).
-    """
-    v = signature_variants(images, angles, crop, side)
-    k, n, d = v.shape
-    ref, flat = v[0], v.reshape(k * n, d)
-    for start in range(0, n, block):
-        rows = np.arange(start, min(n, start + block))
-        yield rows, (ref[rows] @ flat.T).reshape(len(rows), k, n).max(axis=1)
-
-
-def duplicate_groups(images: np.ndarray, sha256s=None, threshold: float = 0.97, angles=(0,), crop: float = 1.0,
-                     side: int = 16) -> np.ndarray:
-    """Group exact and near-duplicate images; returns int64 group ids ``(n,)`` numbered 0..g-1.
-
-    Two images are joined when their file contents are identical (same ``sha256s`` entry) or
-    their signatures correlate at ``threshold`` or more in some rotation/flip
-    (:func:`thumbnail_similarity`; ``images`` e.g. 16x16 or 32x32 grayscale from
-    :func:`load_images`). Groups are the connected components of these links (union-find), so a
-    family of rotated and flipped copies lands in one group. Flat (constant) images only join
-    exact copies.
-    """
-    images = np.asarray(images)
-    n = len(images)
-    uf = _UnionFind(n)
-    if sha256s is not None:
-        first: dict[str, int] = {}
-        for i, h in enumerate(sha256s):
-            if h in first:
-                uf.union(first[h], i)
-            else:
-                first[h] = i
-    varying = np.asarray(images, np.float32).reshape(n, -1).std(axis=1) > 1e-3
-    for rows, scores in thumbnail_similarity(images, angles, crop, side):
-        ii, jj = np.nonzero(scores >= threshold)
-        for i, j in zip(rows[ii], jj):
-            if i != j and varying[i] and varying[j]:
-                uf.union(int(i), int(j))
-    return uf.labels().astype(np.int64)
-
-
-def group_split(y, groups, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0):
-    """Stratified group-disjoint train/validation/test indices (scikit-learn ``StratifiedGroupKFold``).
-
-    The test part is one fold of ``round(1 / test_size)`` folds over all samples; the validation
-    part is one fold of ``round((1 - test_size) / val_size)`` folds over the rest. No group is on
-    two sides; class proportions are kept as far as the group sizes allow. Returns three sorted
-    int arrays ``(train, val, test)``; ``val_size=0`` gives an empty validation array.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    y, groups = np.asarray(y), np.asarray(groups)
-    if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
-        raise ValueError(f"need 0 < test_size, 0 <= val_size, test_size + val_size < 1; got {test_size}, {val_size}")
-    idx = np.arange(len(y))
-    k = max(2, int(round(1 / test_size)))
-    rest, test = next(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, groups))
-    val = np.array([], dtype=int)
-    if val_size > 0:
-        k2 = max(2, int(round((1 - test_size) / val_size)))
-        tr, va = next(StratifiedGroupKFold(k2, shuffle=True, random_state=seed + 1).split(rest, y[rest], groups[rest]))
-        rest, val = rest[tr], rest[va]
-    return np.sort(rest), np.sort(val), np.sort(test)
-
-
-def copies_across(groups, a, b) -> np.ndarray:
-    """Boolean mask over indices ``b``: True where the image's group also has a member in ``a``."""
-    groups = np.asarray(groups)
-    return np.isin(groups[np.asarray(b)], groups[np.asarray(a)])
-
-
-__all__ += [
-    "IMAGE_EXTENSIONS", "image_folder_index", "mura_index", "read_image", "load_images", "file_sha256s",
-    "dihedral_variants", "signature_variants", "thumbnail_similarity", "duplicate_groups", "group_split", "copies_across",
-]

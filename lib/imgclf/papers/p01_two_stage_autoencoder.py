@@ -5,8 +5,6 @@ The notebook calls these steps; each returns plain arrays, dicts and DataFrames.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 
 import keras
@@ -16,9 +14,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
 
-from . import train
-from .models.autoencoders import build_dense_autoencoder
-from .models.classifiers import CodeClassifier
+from .. import config, train
+from ..models import saved_bytes
+from ..models.autoencoders import build_dense_autoencoder
+from ..models.classifiers import CodeClassifier
 
 KINDS = ("Perceptron", "DNN", "DBN")
 
@@ -51,7 +50,7 @@ def train_autoencoder(
     ``optimizer`` is ``"adam"`` or ``"gd"`` (plain mini-batch gradient descent). Returns
     ``(autoencoder, encoder, history)`` with the history of :func:`imgclf.train.fit`.
     """
-    keras.utils.set_random_seed(seed)
+    train.set_seed(seed, deterministic=None)
     ae, enc = build_dense_autoencoder(x.shape[1], hidden, a=a, tied=tied)
     opt = keras.optimizers.Adam(learning_rate) if optimizer == "adam" else keras.optimizers.SGD(learning_rate)
     ae.compile(optimizer=opt, loss="mse")
@@ -146,8 +145,8 @@ def fit_spectra_classifiers(codes: dict, spectra: dict, n_classes: int, epochs: 
     early stopping (``patience``) on a stratified 1/8 validation split of the training lanes, for
     at most ``epochs[name]`` epochs. Returns ``{name: {model, hist, accuracy}}``.
     """
-    from .models.classifiers import build_dnn
-    from .models.cnns import build_spectra_cnn
+    from ..models.classifiers import build_dnn
+    from ..models.cnns import build_spectra_cnn
 
     tr, te = spectra["y_train"] < n_classes, spectra["y_test"] < n_classes
     y_tr, y_te = spectra["y_train"][tr], spectra["y_test"][te]
@@ -155,7 +154,7 @@ def fit_spectra_classifiers(codes: dict, spectra: dict, n_classes: int, epochs: 
               "DNN": (spectra["x_train"][tr, :, 0], spectra["x_test"][te, :, 0])}
     out = {}
     for name, (x_tr, x_te) in inputs.items():
-        keras.utils.set_random_seed(seed)
+        train.set_seed(seed, deterministic=None)
         model = (build_spectra_cnn(x_tr.shape[1:], n_classes) if name == "CNN"
                  else build_dnn(x_tr.shape[1], n_classes, tuple(dnn_hidden)))
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -170,7 +169,133 @@ def fit_spectra_classifiers(codes: dict, spectra: dict, n_classes: int, epochs: 
 
 def model_file_mb(model: keras.Model) -> float:
     """Size in MB (10^6 bytes) of the model saved in the native ``.keras`` format."""
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "m.keras")
-        model.save(path)
-        return os.path.getsize(path) / 1e6
+    return saved_bytes(model.save, ".keras") / 1e6
+
+
+# ------------------------------------------------------------------------------------------
+# Profiles: "smoke" runs the notebook on a 2-core CPU in minutes, "paper" at the paper's scale
+# ------------------------------------------------------------------------------------------
+NOTEBOOK = "01_two_stage_autoencoder"
+
+TITLE = "Two-stage classification (Ososkov & Goncharov)"
+
+RULES = {
+    "ae_learning_rate": config.POSITIVE, "clf_learning_rate": config.POSITIVE,
+    "dbn_learning_rate": config.POSITIVE, "rbm_learning_rate": config.POSITIVE,
+    "lrelu_a_mnist": config.POSITIVE, "lrelu_a_faces": config.POSITIVE,
+    "dae_noise": config.FRACTION, "noise_levels": config.FRACTION,
+    "dnn_grid": config.Length(2, "two hidden widths"), "dbn_grid": config.Length(2, "two hidden widths"),
+}
+
+EXTRA_PARAMETERS = {
+    # name: (default, check); spectra_file: .npz with x (n, length) and y (n,); None: synthetic
+    "spectra_file": (None, config.existing_file_or_none),
+}
+
+PROFILES: dict[str, dict] = {
+        "smoke": dict(
+            mnist_train=2000,
+            mnist_test=500,
+            ae_epochs=8,
+            ae_batch_size=64,
+            ae_learning_rate=1e-3,
+            lrelu_a_mnist=10.0,
+            lrelu_a_faces=5.0,
+            faces_ae_epochs=60,
+            clf_epochs=15,
+            faces_clf_epochs=150,
+            clf_batch_size=64,
+            clf_learning_rate=3e-3,
+            dbn_learning_rate=1e-2,
+            perceptron_hidden=100,
+            dnn_grid=[[64, 32], [300, 100]],
+            dbn_grid=[[300, 100]],
+            grid_epochs=5,
+            faces_grid_epochs=60,
+            rbm_epochs=3,
+            rbm_learning_rate=0.05,
+            fig1_train=1000,
+            fig1_epochs=4,
+            bottleneck_sizes=[16, 64],
+            sweep_train=1000,
+            sweep_epochs=4,
+            dae_noise=0.2,
+            noise_levels=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+            spectra_classes=10,
+            spectra_samples=400,
+            spectra_length=1000,
+            cae_epochs=5,
+            cnn_epochs=10,
+            dnn_spectra_epochs=10,
+            dnn_spectra_hidden=[256, 128],
+            class_counts=[5, 10],
+            class_sweep_epochs=5,
+        ),
+        "paper": dict(
+            mnist_train=60000,
+            mnist_test=10000,
+            ae_epochs=20,
+            ae_batch_size=256,
+            ae_learning_rate=1e-3,
+            lrelu_a_mnist=10.0,
+            lrelu_a_faces=5.0,
+            faces_ae_epochs=300,
+            clf_epochs=30,
+            faces_clf_epochs=300,
+            clf_batch_size=128,
+            clf_learning_rate=3e-3,
+            dbn_learning_rate=1e-2,
+            perceptron_hidden=100,
+            dnn_grid=[[100, 50], [300, 100], [500, 200]],
+            dbn_grid=[[100, 50], [300, 100], [500, 200]],
+            grid_epochs=10,
+            faces_grid_epochs=100,
+            rbm_epochs=10,
+            rbm_learning_rate=0.05,
+            fig1_train=10000,
+            fig1_epochs=10,
+            bottleneck_sizes=[16, 32, 64, 128, 256],
+            sweep_train=10000,
+            sweep_epochs=10,
+            dae_noise=0.2,
+            noise_levels=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+            spectra_classes=50,
+            spectra_samples=3225,
+            spectra_length=4000,
+            cae_epochs=30,
+            cnn_epochs=150,
+            dnn_spectra_epochs=400,
+            dnn_spectra_hidden=[512, 256],
+            class_counts=[5, 10, 20, 30, 40, 50],
+            class_sweep_epochs=30,
+        ),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# The paper's published numbers (typed in from shared/papers/)
+# ------------------------------------------------------------------------------------------
+TABLE1 = pd.DataFrame(
+    {"Perceptron": [0.7977, 0.8750], "DNN": [0.9285, 1.0000], "DBN": [0.9839, 1.0000]},
+    index=pd.Index(["MNIST", "faces"], name="data set"),
+)
+"""Table 1: test accuracy on the 64-d AE codes (the paper calls the faces set "FERET")."""
+
+TABLE2 = pd.DataFrame(
+    {
+        ("faces", "Perceptron"): [0.9166, 0.9083, 0.9000, 0.8750, 0.8500, 0.8000],
+        ("faces", "DNN"): [0.9867, 0.9867, 0.9750, 0.9583, 0.9667, 0.9583],
+        ("faces", "DBN"): [1.0000, 0.9833, 0.9666, 0.9583, 0.9499, 0.9333],
+        ("MNIST", "Perceptron"): [0.7449, 0.6901, 0.6115, 0.5001, 0.4100, 0.3036],
+        ("MNIST", "DNN"): [0.9182, 0.8779, 0.7832, 0.6443, 0.5202, 0.3973],
+        ("MNIST", "DBN"): [0.9861, 0.9644, 0.8794, 0.6027, 0.3863, 0.2283],
+    },
+    index=pd.Index([0, 10, 20, 30, 40, 50], name="noise %"),
+)
+"""Table 2: accuracy of classifiers trained on clean codes, tested on DAE codes of noisy images."""
+
+TABLE3 = pd.DataFrame(
+    {"CNN": [3, 150, 1, 69], "DNN": [66, 400, 0.2, 84]},
+    index=pd.Index(["model size (MB)", "epochs", "epoch time (s)", "training time (s)"], name="parameter"),
+)
+"""Table 3: the spectra classifiers (real wheat data, 50 sorts, Tesla K80)."""

@@ -21,9 +21,7 @@ batched evaluator must agree with.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,97 +29,19 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 import pandas as pd
-from keras import layers
 
-# ------------------------------------------------------------------------------------------
-# The network
-# ------------------------------------------------------------------------------------------
-Layer = tuple[np.ndarray, np.ndarray]  # (kernel (kh, kw, cin, cout), bias (cout,))
-
-
-def build_mnist_cnn(
-    dense_units: int | None = 128,
-    filters: Sequence[int] = (32, 64),
-    num_classes: int = 10,
-    input_shape: tuple[int, int, int] = (28, 28, 1),
-    pool_after_each: bool = False,
-    dropout: bool = True,
-) -> keras.Model:
-    """The classic Keras MNIST CNN (functional).
-
-    Input ``(batch, 28, 28, 1)`` float in [0, 1]. ``conv1`` (3x3, ``filters[0]``, ReLU, valid)
-    -> ``conv2`` (3x3, ``filters[1]``, ReLU, valid) -> 2x2 max-pool -> ``(batch, 12, 12, 64)``
-    -> dropout 0.25 -> flatten ``(batch, 9216)`` -> dense ``dense_units`` ReLU -> dropout 0.5 ->
-    softmax ``(batch, num_classes)``. With ``dense_units=128``: 1,199,882 parameters, of which the
-    conv layers hold 18,816. ``dense_units=None`` drops the hidden dense layer.
-
-    ``pool_after_each=True`` builds the other common Keras MNIST convnet instead (a max-pool after
-    *each* conv: 28 -> 26 -> 13 -> 11 -> 5, flatten 1,600), only used to explain the paper's
-    parameter counts of its narrow networks.
-    """
-    inp = keras.Input(input_shape, name="image")
-    x = layers.Conv2D(filters[0], 3, activation="relu", name="conv1")(inp)
-    if pool_after_each:
-        x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Conv2D(filters[1], 3, activation="relu", name="conv2")(x)
-    x = layers.MaxPooling2D(2, name="pool")(x)
-    if dropout:
-        x = layers.Dropout(0.25, name="drop1")(x)
-    x = layers.Flatten(name="features")(x)
-    if dense_units:
-        x = layers.Dense(dense_units, activation="relu", name="dense1")(x)
-        if dropout:
-            x = layers.Dropout(0.5, name="drop2")(x)
-    out = layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    name = f"mnist_cnn_{dense_units}" + ("_2pool" if pool_after_each else "")
-    return keras.Model(inp, out, name=name)
-
-
-def conv_layers(model: keras.Model) -> list[Layer]:
-    """The ``(kernel, bias)`` arrays of the model's Conv2D layers, in order (copies)."""
-    return [
-        (np.array(l.kernel.numpy()), np.array(l.bias.numpy()))
-        for l in model.layers
-        if isinstance(l, layers.Conv2D)
-    ]
-
-
-def sliced_model(conv: Sequence[Layer], input_shape: tuple[int, int, int] = (28, 28, 1)) -> keras.Model:
-    """The sliced network: the conv layers (ReLU, valid) + 2x2 max-pool + flatten.
-
-    Input ``(batch, 28, 28, 1)``; output ``(batch, 9216)`` for the 32/64 network. Weights are
-    set from ``conv`` (a list of ``(kernel, bias)``).
-    """
-    inp = keras.Input(input_shape, name="image")
-    x = inp
-    for i, (kern, _) in enumerate(conv):
-        x = layers.Conv2D(kern.shape[-1], kern.shape[:2], activation="relu", name=f"conv{i + 1}")(x)
-    x = layers.MaxPooling2D(2, name="pool")(x)
-    x = layers.Flatten(name="features")(x)
-    model = keras.Model(inp, x, name="sliced_cnn")
-    set_conv_weights(model, conv)
-    return model
-
-
-def set_conv_weights(model: keras.Model, conv: Sequence[Layer]) -> None:
-    """Set the Conv2D layers' weights of ``model`` from ``conv``, in order."""
-    convs = [l for l in model.layers if isinstance(l, layers.Conv2D)]
-    if len(convs) != len(conv):
-        raise ValueError(f"model has {len(convs)} conv layers, got weights for {len(conv)}")
-    for l, (k, b) in zip(convs, conv):
-        l.set_weights([k, b])
-
-
-def random_conv_layers(filters: Sequence[int] = (32, 64), in_channels: int = 1, seed: int = 0) -> list[Layer]:
-    """Freshly initialised conv layers as Keras does it (Glorot-uniform kernels, zero biases)."""
-    rng = np.random.default_rng(seed)
-    out, cin = [], in_channels
-    for f in filters:
-        fan_in, fan_out = 9 * cin, 9 * f
-        lim = np.sqrt(6.0 / (fan_in + fan_out))
-        out.append((rng.uniform(-lim, lim, (3, 3, cin, f)).astype(np.float32), np.zeros(f, np.float32)))
-        cin = f
-    return out
+from .. import config, train
+from ..models import saved_bytes
+from ..models.cnns import build_mnist_cnn
+from ..models.knn import (  # noqa: F401 (re-exported for notebook 04)
+    KNNHead,
+    Layer,
+    _knn_vote,
+    conv_layers,
+    random_conv_layers,
+    set_conv_weights,
+    sliced_model,
+)
 
 
 def glorot_std(layer: Layer) -> float:
@@ -144,65 +64,7 @@ def unflatten_layer(genome: np.ndarray, shape: tuple[int, int, int, int]) -> Lay
     return genome[:n].reshape(shape).astype(np.float32), genome[n:].astype(np.float32)
 
 
-# ------------------------------------------------------------------------------------------
-# The k-NN head
-# ------------------------------------------------------------------------------------------
-class KNNHead:
-    """Exact Euclidean k-NN with a uniform vote, as scikit-learn's ``KNeighborsClassifier``.
 
-    ``fit(features (n, d), labels (n,))`` stores the reference set; ``predict(features (m, d))``
-    returns labels ``(m,)``. Squared distances come from a matrix product
-    (``|q|^2 - 2 q.r + |r|^2``, in ``dtype``), the ``k`` nearest from ``top_k`` (equal distances:
-    the lower reference index first), and a tied vote goes to the lowest label, as in
-    scikit-learn (``uniform`` weights, the mode over sorted classes).
-    """
-
-    def __init__(self, k: int = 9, batch: int = 1024, dtype: str = "float64"):
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-        self.k, self.batch, self.dtype = int(k), int(batch), dtype
-
-    def fit(self, features, labels) -> KNNHead:
-        import tensorflow as tf
-
-        features = np.asarray(features).reshape(len(features), -1)
-        if len(features) < self.k:
-            raise ValueError(f"k={self.k} but only {len(features)} reference samples")
-        self.classes_, codes = np.unique(np.asarray(labels), return_inverse=True)
-        self._ref = tf.constant(features, self.dtype)
-        self._ref_sq = tf.reduce_sum(tf.square(self._ref), axis=1)
-        self._codes = tf.constant(codes.astype(np.int32))
-        return self
-
-    def predict(self, features) -> np.ndarray:
-        import tensorflow as tf
-
-        features = np.asarray(features).reshape(len(features), -1)
-        out = []
-        for i in range(0, len(features), self.batch):
-            q = tf.constant(features[i : i + self.batch], self.dtype)
-            out.append(_knn_vote(q, self._ref, self._ref_sq, self._codes, self.k, len(self.classes_)).numpy())
-        return self.classes_[np.concatenate(out)] if out else self.classes_[:0]
-
-    def score(self, features, labels) -> float:
-        return float(np.mean(self.predict(features) == np.asarray(labels)))
-
-
-def _knn_vote(q, ref, ref_sq, codes, k: int, n_classes: int):
-    """Batched k-NN vote: ``q (..., m, d)``, ``ref (..., n, d)`` -> class codes ``(..., m)``."""
-    import tensorflow as tf
-
-    # |q|^2 is the same for every reference point of a query, so it does not change the ranking;
-    # it is kept so that the numbers are the true squared distances.
-    d2 = tf.reduce_sum(tf.square(q), axis=-1)[..., :, None] - 2.0 * tf.matmul(q, ref, transpose_b=True)
-    d2 = d2 + ref_sq[..., None, :]
-    _, idx = tf.math.top_k(-d2, k=k, sorted=False)  # ties: the lower index first
-    votes = tf.reduce_sum(tf.one_hot(tf.gather(codes, idx), n_classes, dtype=tf.int32), axis=-2)
-    return tf.argmax(votes, axis=-1, output_type=tf.int32)  # first maximum = lowest label
-
-
-# ------------------------------------------------------------------------------------------
-# Fitness: straightforward (per individual) and batched (whole population)
 # ------------------------------------------------------------------------------------------
 def fitness_per_individual(
     conv: Sequence[Layer], layer_index: int, genome: np.ndarray, x_ref, y_ref, x_val, y_val, k: int = 9,
@@ -520,13 +382,6 @@ def inference_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-def _file_size(write: Callable[[str], None], suffix: str) -> int:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "file" + suffix)
-        write(path)
-        return os.path.getsize(path)
-
-
 def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -> pd.DataFrame:
     """Bytes on disk of the inference engines, each written to a temporary file and measured.
 
@@ -548,14 +403,14 @@ def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -
     feats = sliced.predict(x_ref, batch_size=256, verbose=0).astype(np.float32)
     n_params = sum(a.size + b.size for a, b in conv)
     rows = {
-        "full CNN (.keras)": (full_model.count_params(), _file_size(full_model.save, ".keras")),
-        "full CNN weights (.weights.h5)": (full_model.count_params(), _file_size(full_model.save_weights, ".weights.h5")),
-        "sliced: kernels only (.weights.h5)": (n_params, _file_size(sliced.save_weights, ".weights.h5")),
-        "sliced: kernels only (.npz)": (n_params, _file_size(lambda p: npz(p, **kern), ".npz")),
+        "full CNN (.keras)": (full_model.count_params(), saved_bytes(full_model.save, ".keras")),
+        "full CNN weights (.weights.h5)": (full_model.count_params(), saved_bytes(full_model.save_weights, ".weights.h5")),
+        "sliced: kernels only (.weights.h5)": (n_params, saved_bytes(sliced.save_weights, ".weights.h5")),
+        "sliced: kernels only (.npz)": (n_params, saved_bytes(lambda p: npz(p, **kern), ".npz")),
         "sliced: kernels + reference images uint8 (.npz)": (
-            n_params, _file_size(lambda p: npz(p, **kern, images=imgs, labels=labels), ".npz")),
+            n_params, saved_bytes(lambda p: npz(p, **kern, images=imgs, labels=labels), ".npz")),
         "sliced: kernels + reference features float32 (.npz)": (
-            n_params, _file_size(lambda p: npz(p, **kern, features=feats, labels=labels), ".npz")),
+            n_params, saved_bytes(lambda p: npz(p, **kern, features=feats, labels=labels), ".npz")),
     }
     df = pd.DataFrame(rows, index=["parameters", "bytes"]).T
     df["KiB"] = (df["bytes"] / 1024).round(1)
@@ -563,10 +418,10 @@ def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -
     return df
 
 
-def weights_file_size(model: keras.Model) -> int:
+def weightssaved_bytes(model: keras.Model) -> int:
     """Bytes of the model's weights-only ``.weights.h5`` file (the paper's "inference engine size"),
     without optimizer state."""
-    return _file_size(inference_copy(model).save_weights, ".weights.h5")
+    return saved_bytes(inference_copy(model).save_weights, ".weights.h5")
 
 
 # ------------------------------------------------------------------------------------------
@@ -583,7 +438,7 @@ def fitness_split(x, y, n: int, val_fraction: float, seed: int = 0):
     test images are never used by the fitness. Returns ``x_ref, y_ref, x_val, y_val``."""
     from sklearn.model_selection import train_test_split
 
-    from .data import stratified_subset
+    from ..data import stratified_subset
 
     xs, ys = stratified_subset(x, y, n, seed)
     x_ref, x_val, y_ref, y_val = train_test_split(xs, ys, test_size=val_fraction, stratify=ys, random_state=seed)
@@ -594,15 +449,15 @@ def train_cnn(dense_units: int, x_tr, y_tr, x_te, y_te, *, epochs: int, batch_si
               learning_rate: float = 1e-3, seed: int = 0, desc: str = "") -> tuple[keras.Model, dict]:
     """Train :func:`build_mnist_cnn` by backprop (Adam, cross-entropy). Returns the model and
     ``{"accuracy", "seconds", "parameters", "weights_bytes"}`` (test accuracy of the softmax head)."""
-    from .train import fit
+    from ..train import fit
 
-    keras.utils.set_random_seed(seed)
+    train.set_seed(seed, deterministic=None)
     model = build_mnist_cnn(dense_units)
     model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
     hist = fit(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, desc=desc or f"CNN {dense_units}")
     acc = float(model.evaluate(x_te, y_te, batch_size=512, verbose=0)[1])
     return model, {"accuracy": acc, "seconds": hist["seconds"], "parameters": model.count_params(),
-                   "weights_bytes": weights_file_size(model)}
+                   "weights_bytes": weightssaved_bytes(model)}
 
 
 def plot_histories(histories: dict[str, pd.DataFrame], title: str = ""):
@@ -627,3 +482,86 @@ def plot_histories(histories: dict[str, pd.DataFrame], title: str = ""):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------------
+# Profiles: "smoke" runs the notebook on a 2-core CPU in minutes, "paper" at the paper's scale
+# ------------------------------------------------------------------------------------------
+NOTEBOOK = "04_knn_slicing_evolution"
+
+TITLE = "k-NN slicing with CMA-ES and PSO (Radu)"
+
+RULES = {
+    "table2_settings": config.Length(3, "[train images, test images, epochs]"),
+    "learning_rate": config.POSITIVE, "fitness_val_fraction": config.OPEN_FRACTION,
+    "sigma_random": config.POSITIVE, "sigma_finetune": config.POSITIVE,
+    "pso_spread_random": config.POSITIVE, "pso_spread_finetune": config.POSITIVE, "pso_vmax": config.POSITIVE,
+}
+
+PROFILES: dict[str, dict] = {
+    "smoke": dict(
+        table2_settings=[[500, 250, 2], [500, 250, 5], [1500, 500, 2]],
+        dense_widths=[128, 64, 32, 16, 8],
+        batch_size=128,
+        learning_rate=1e-3,
+        k=9,
+        fitness_images=300,
+        fitness_val_fraction=0.25,
+        generations=3,
+        popsize=6,
+        random_generations=5,
+        sigma_random=0.5,
+        sigma_finetune=0.1,
+        pso_spread_random=0.5,
+        pso_spread_finetune=0.1,
+        pso_vmax=0.1,
+        pso_c1=2.0,
+        pso_c2=2.0,
+        pop_chunk=8,
+        image_batch=500,
+    ),
+    "paper": dict(
+        table2_settings=[[4000, 1000, 5], [4000, 1000, 20], [60000, 10000, 5]],
+        dense_widths=[128, 64, 32, 16, 8],
+        batch_size=128,
+        learning_rate=1e-3,
+        k=9,
+        fitness_images=4000,
+        fitness_val_fraction=0.2,
+        generations=150,
+        popsize=32,
+        random_generations=300,
+        sigma_random=0.5,
+        sigma_finetune=0.1,
+        pso_spread_random=0.5,
+        pso_spread_finetune=0.1,
+        pso_vmax=0.1,
+        pso_c1=2.0,
+        pso_c2=2.0,
+        pop_chunk=16,
+        image_batch=500,
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------
+# The paper's published numbers (typed in from shared/papers/)
+# ------------------------------------------------------------------------------------------
+TABLE1 = pd.DataFrame(
+    {"parameters": [1_200_000, 122_000, 70_000, 44_600, 31_700],
+     "inference engine size (KB)": [4.5 * 1024, 0.5 * 1024, 273, 174, 124]},
+    index=pd.Index([128, 64, 32, 16, 8], name="units in 1st dense layer"),
+)
+"""Table 1: width of the first dense layer, trained parameters, saved model size (MB as KB)."""
+
+TABLE2 = pd.DataFrame(
+    {"4000/1000, 5 epochs": [97.5, 97, 97, 96.1, 87.5, 97.5, 97.3],
+     "4000/1000, 20 epochs": [98, 97.5, 97.5, 97.4, 96.5, 97.5, 97.3],
+     "60000/10000, 5 epochs": [99.91, 98.96, 98.98, 98.65, 97.8, 98.57, 98.52]},
+    index=pd.Index(["CNN 128", "CNN 64", "CNN 32", "CNN 16", "CNN 8", "k-NN CMA-ES", "k-NN PSO"], name="model"),
+)
+"""Table 2: test accuracy (%), train/test images and epochs; CMA-ES/PSO rows are the 18.8k conv
+parameters under a k=9 k-NN head. Columns in the order of the notebook's ``table2_settings``."""
+
+SLICED_SIZE_KB = 74
+"""The k-NN sliced inference engine (kernels only, k=9), paper's "74 KB"."""

@@ -1,0 +1,264 @@
+"""Paper 2 (Tarasenko, Yakimov & Soloviev): a plain CNN that tells fractured from intact bones.
+
+The data handling lives in :mod:`imgclf.data` (folder loader, duplicate groups, group-aware
+splits); this module holds what notebook 02 does with it: one call to prepare the X-rays, one to
+train with the best epoch by validation loss restored, one to score a model on a test set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from .. import config, data, metrics, train
+from ..models.cnns import build_plain_cnn
+
+CLASSES = ["not fractured", "fractured"]  # label 1 = fractured = the positive class
+
+
+def prepare(root: str | Path, input_size: int, cache_dir: str | Path | None, dup_threshold: float = 0.98,
+            dup_max_angle: int = 30, dup_angle_step: int = 10, classes=CLASSES) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Index ``root/<split>/<class>/<image>``, decode every image once, group the duplicates.
+
+    Returns ``(df, x, seconds)``: ``df`` one row per file (``split``, ``class``, ``label``,
+    ``path``, ``file``, ``sha256``, ``group`` = duplicate-group id from content only), ``x``
+    uint8 ``(n, input_size, input_size, 1)`` grayscale, and the seconds each step took. Decoded
+    arrays are cached in ``cache_dir`` (per size), so a re-run does not decode again.
+    """
+    seconds = {}
+    t = time.perf_counter()
+    df = data.image_folder_index(root, classes=classes)
+    df["sha256"] = data.file_sha256s(df["file"])
+    seconds["index + sha256"] = time.perf_counter() - t
+    t = time.perf_counter()
+    x = data.load_images(df["file"], input_size, channels=1, cache_dir=cache_dir)
+    x32 = x if input_size == 32 else data.load_images(df["file"], 32, channels=1, cache_dir=cache_dir)
+    seconds["decode"] = time.perf_counter() - t
+    t = time.perf_counter()
+    angles = [0] + [s * a for a in range(dup_angle_step, dup_max_angle + 1, dup_angle_step) for s in (-1, 1)]
+    df["group"] = data.duplicate_groups(x32, df["sha256"].to_numpy(), threshold=dup_threshold, angles=angles,
+                                        crop=0.7, side=12)
+    seconds["duplicate groups"] = time.perf_counter() - t
+    return df, x, seconds
+
+
+def duplicate_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per split: files, distinct contents, duplicate groups; and test files with a copy in train."""
+    rows = {}
+    for split, sub in df.groupby("split"):
+        rows[split] = {"files": len(sub), "distinct contents (sha256)": sub["sha256"].nunique(),
+                       "duplicate groups": sub["group"].nunique(), "largest group": sub["group"].value_counts().max()}
+    tr, te = np.flatnonzero(df["split"] == "train"), np.flatnonzero(df["split"] == "test")
+    if len(tr) and len(te):
+        rows["test"]["with a byte-identical copy in train"] = int(data.copies_across(df["sha256"], tr, te).sum())
+        rows["test"]["with a near/exact copy in train (same group)"] = int(data.copies_across(df["group"], tr, te).sum())
+    return pd.DataFrame(rows).T
+
+
+def fit_best(x_tr, y_tr, x_va, y_va, *, input_size: int, filters, dense: int, dropout: float, epochs: int,
+             batch_size: int, learning_rate: float, seed: int, desc: str = ""):
+    """Build the plain CNN, train it ``epochs`` epochs (Adam, cross-entropy), restore the best weights.
+
+    The best epoch is the one with the lowest validation loss (the paper's overfitting point);
+    its weights are restored at the end (``EarlyStopping`` with patience beyond the last epoch,
+    so all epochs run and are logged). Returns ``(model, hist)``; ``hist`` is
+    :func:`imgclf.train.fit`'s dict plus ``best_epoch`` (1-based).
+    """
+    train.set_seed(seed)
+    model = build_plain_cnn((input_size, input_size, 1), 2, tuple(filters), dense, dropout)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs + 1, restore_best_weights=True)
+    hist = train.fit(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, validation_data=(x_va, y_va),
+                     callbacks=[best], desc=desc)
+    hist["best_epoch"] = int(np.argmin(hist["val_loss"])) + 1
+    return model, hist
+
+
+def epoch_log(hist: dict) -> pd.DataFrame:
+    """The paper's per-epoch log (Fig. 7): seconds, loss, acc, val_loss, val_acc."""
+    df = pd.DataFrame({"seconds": hist["epoch_time"], "loss": hist["loss"], "acc": hist["accuracy"],
+                       "val_loss": hist["val_loss"], "val_acc": hist["val_accuracy"]})
+    df.index = pd.RangeIndex(1, len(df) + 1, name="epoch")
+    return df
+
+
+def evaluate(model, x, y) -> dict:
+    """Binary test metrics (fractured = 1 = positive): accuracy, sensitivity, specificity, ROC AUC,
+    Cohen's kappa (scikit-learn; specificity from :mod:`imgclf.metrics`), plus the confusion
+    matrix, the ROC curve, probabilities and predictions."""
+    proba = model.predict(x, batch_size=256, verbose=0)[:, 1]
+    pred = (proba >= 0.5).astype(int)
+    fpr, tpr, _ = skm.roc_curve(y, proba)
+    return {
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "sensitivity": float(skm.recall_score(y, pred, pos_label=1, zero_division=0)),
+        "specificity": metrics.specificity(y, pred, positive=1),
+        "AUC": float(skm.roc_auc_score(y, proba)) if len(np.unique(y)) == 2 else float("nan"),
+        "kappa": float(skm.cohen_kappa_score(y, pred)),
+        "n": int(len(y)),
+        "confusion": skm.confusion_matrix(y, pred, labels=[0, 1]),
+        "roc": (fpr, tpr),
+        "proba": proba,
+        "pred": pred,
+    }
+
+
+SCALARS = ("accuracy", "sensitivity", "specificity", "AUC", "kappa", "n")
+
+
+# ------------------------------------------------------------------------------------------
+# Grad-CAM (HiResCAM for a Flatten-Dense head)
+# ------------------------------------------------------------------------------------------
+def grad_cam(model: keras.Model, images: np.ndarray, class_index: int | Sequence[int] | None = None,
+             layer_name: str = "last_conv", method: str = "gradcam") -> np.ndarray:
+    """Grad-CAM heat maps ``(n, h, w)`` in [0, 1] at the input's resolution.
+
+    ``images`` ``(n, h, w, c)`` as the model takes them. For each image, the gradient of the
+    chosen class score (the pre-softmax logit when the last layer is a softmax ``Dense``, as in
+    the Grad-CAM paper, so a confident prediction does not make the gradient vanish) (``class_index``: one class for all, one per image, or ``None`` = the
+    predicted class) with respect to the feature maps of ``layer_name`` is averaged over space
+    to weight the maps; the ReLU of the weighted sum, upsampled bilinearly and divided by its
+    maximum, is the map (all zeros where no location supports the class).
+
+    ``method="hirescam"`` (Draelos & Carin 2020) multiplies gradients and feature maps element by
+    element before summing over channels, without the spatial average. For a ``Flatten -> Dense``
+    head (as in :func:`imgclf.models.cnns.build_plain_cnn`) the gradient differs per location, and
+    Grad-CAM's average can cancel to an all-negative map; HiResCAM then still shows the locations
+    that raise the class score.
+    """
+    if method not in ("gradcam", "hirescam"):
+        raise ValueError(f"method must be 'gradcam' or 'hirescam', got {method!r}")
+    import tensorflow as tf
+
+    conv = model.get_layer(layer_name)
+    last = model.layers[-1]
+    softmax_dense = isinstance(last, keras.layers.Dense) and last.activation is keras.activations.softmax
+    probe = keras.Model(model.inputs, [conv.output, last.input if softmax_dense else model.output])
+    x = tf.convert_to_tensor(np.asarray(images, np.float32))
+    with tf.GradientTape() as tape:
+        fmap, head = probe(x, training=False)
+        probs = tf.matmul(head, last.kernel) + last.bias if softmax_dense else head
+        if class_index is None:
+            cls = tf.argmax(probs, axis=1)
+        else:
+            cls = tf.broadcast_to(tf.constant(class_index, tf.int64), [x.shape[0]])
+        score = tf.gather(probs, cls, axis=1, batch_dims=1)
+    grads = tape.gradient(score, fmap)
+    weights = grads if method == "hirescam" else tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[..., None]
+    cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy()
+    peak = cam.reshape(len(cam), -1).max(axis=1)
+    return np.where(peak[:, None, None] > 0, cam / np.maximum(peak, 1e-12)[:, None, None], 0.0).astype(np.float32)
+
+
+def overlay_grid(images: np.ndarray, cams: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 4,
+                 alpha: float = 0.45, size: float = 2.4, suptitle: str = "", label: str = "heat map"):
+    """Each image in gray with its heat map (``jet``) over it; image and overlay side by side."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, 2 * ncols, figsize=(size * 2 * ncols, size * nrows * 1.1), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        img = np.asarray(images[i], np.float32).squeeze()
+        axes[r, 2 * c].imshow(img, cmap="gray")
+        axes[r, 2 * c + 1].imshow(img, cmap="gray")
+        axes[r, 2 * c + 1].imshow(cams[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        if titles is not None:
+            axes[r, 2 * c].set_title(titles[i], fontsize=8)
+            axes[r, 2 * c + 1].set_title(label, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# Profiles: "smoke" runs the notebook on a 2-core CPU in minutes, "paper" at the paper's scale
+# ------------------------------------------------------------------------------------------
+NOTEBOOK = "02_fracture_cnn"
+
+TITLE = "Fracture X-ray CNN (Tarasenko, Yakimov & Soloviev)"
+
+RULES = {
+    "learning_rate": config.POSITIVE, "dropout": config.DROPOUT,
+    "test_size": config.OPEN_FRACTION, "val_size": config.OPEN_FRACTION, "dup_threshold": config.FRACTION,
+    "input_size": config.Range(8, None),
+}
+
+PROFILES: dict[str, dict] = {
+        "smoke": dict(
+            input_size=28,
+            epochs=8,
+            batch_size=64,
+            learning_rate=1e-3,
+            filters=[16, 32, 64],
+            dense=64,
+            dropout=0.5,
+            test_size=0.2,
+            val_size=0.1,
+            dup_threshold=0.98,
+            dup_max_angle=30,
+            dup_angle_step=10,
+            gradcam_images=6,
+            misclassified_images=16,
+        ),
+        "paper": dict(
+            input_size=64,
+            epochs=25,
+            batch_size=32,
+            learning_rate=1e-3,
+            filters=[32, 64, 128],
+            dense=128,
+            dropout=0.5,
+            test_size=0.2,
+            val_size=0.1,
+            dup_threshold=0.98,
+            dup_max_angle=30,
+            dup_angle_step=10,
+            gradcam_images=8,
+            misclassified_images=24,
+        ),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# The paper's published numbers (typed in from shared/papers/)
+# ------------------------------------------------------------------------------------------
+TEST_ACCURACY = 0.7313
+"""Section 4: "an accuracy of 73.13% on the test data" (MURA, MedPix, OmniMedicalSearch X-rays)."""
+
+BEST_EPOCH = 10
+"""Figures 8-9: validation accuracy peaks and validation loss bottoms out at the tenth epoch."""
+
+EPOCH_LOG = pd.DataFrame(
+    {
+        "seconds": [148, 139, 142, 143, 144, 146, 147, 144, 148, 146, 146, 146, 147, 146, 145],
+        "loss": [1.6839, 1.3321, 1.1922, 1.1047, 1.0282, 0.9746, 0.9281, 0.8862, 0.8496, 0.8242, 0.7889, 0.7630,
+                 0.7261, 0.7107, 0.6936],
+        "acc": [0.3842, 0.5198, 0.5769, 0.6096, 0.6382, 0.6555, 0.6721, 0.6856, 0.7018, 0.7096, 0.7216, 0.7312,
+                0.7437, 0.7496, 0.7576],
+        "val_loss": [1.3082, 1.1408, 1.0420, 0.9681, 0.9166, 0.9387, 0.8726, 0.9464, 0.8446, 0.7807, 0.7913, 0.8651,
+                     0.8043, 0.8587, 0.7686],
+        "val_acc": [0.5328, 0.6042, 0.6432, 0.6670, 0.6896, 0.6826, 0.7032, 0.6610, 0.7118, 0.7326, 0.7246, 0.6990,
+                    0.7278, 0.7158, 0.7368],
+    },
+    index=pd.RangeIndex(1, 16, name="epoch"),
+)
+"""Fig. 7: the printed training log, epochs 1-15 of 25 (the rest is not printed). Its loss starts
+at 1.68, above ln 2, so the log may come from a task with more than two classes."""
+
+MURA_KAPPA_CNN_BASELINE = 0.386
+"""Rajpurkar et al., MURA (2017): Cohen's kappa of a CNN trained from scratch, as quoted in the issue."""
+
+MURA_DENSENET_AUROC = 0.929
+"""Rajpurkar et al., MURA (2017): AUROC of the 169-layer DenseNet on MURA's test studies."""
