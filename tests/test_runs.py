@@ -163,3 +163,21 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_like_one_device():
     assert out["CPU"]["replicas"] == 2 and out["none"]["replicas"] == 1
     for a, b in zip(out["CPU"]["w"], out["none"]["w"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_every_fit_writes_tensorboard_logs_when_asked(tmp_path):
+    x = np.random.default_rng(0).random((64, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+    train.log_tensorboard_to(tmp_path / "tb")
+    try:
+        train.fit(_model(), x, y, epochs=2, batch_size=32, validation_data=(x, y), desc="CNN 128 [4000/1000]")
+    finally:
+        train.log_tensorboard_to(None)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "tb" / "CNN_128_4000_1000"
+    acc = EventAccumulator(str(run / "train")).Reload()
+    assert [e.step for e in acc.Tensors("epoch_loss")] == [0, 1]  # TF2 summaries are tensors
+    assert (run / "validation").is_dir()
+    train.fit(_model(), x, y, epochs=1, batch_size=32)  # off again: nothing new written
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["CNN_128_4000_1000"]
