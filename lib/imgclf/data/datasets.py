@@ -515,6 +515,7 @@ def load_flowers(
     unknown = sorted(set(df["class"]) - set(FLOWERS_CLASSES))
     if unknown:
         raise DataIntegrityError(f"{manifest}: classes {unknown} are not {FLOWERS_CLASSES}")
+    df["path"] = df["path"].fillna("")  # an empty path is refused below, not read as "nan"
     if drop_cross_class:
         df = df[df["cross_class_duplicate"].fillna(0).astype(int) == 0]
     files = {}
@@ -730,7 +731,7 @@ def fracture_index(root: str | os.PathLike, classes=FRACTURE_CLASSES):
     if digest != FRACTURE_LABELS_SHA256:
         raise DataIntegrityError(f"{labels}: sha256 {digest}, expected {FRACTURE_LABELS_SHA256}; the list of "
                                  "checksums is corrupted or edited: restore it from the staged copy")
-    man = pd.read_csv(labels, usecols=["path", "sha256"], dtype=str)
+    man = pd.read_csv(labels, usecols=["path", "sha256"], dtype=str, keep_default_na=False)
     for i, rel in enumerate(man["path"]):
         path_inside(root, rel, f"{labels}: row {i + 2}")
     expected = dict(zip(man["path"], man["sha256"]))
