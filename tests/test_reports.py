@@ -14,14 +14,17 @@ def test_report_writes_tables_figures_and_results(tmp_path):
     rep.figure(fig, "f1")
     rep.headline("acc", 0.9, 0.8)
     rep.note("synthetic")
-    res = json.loads((tmp_path / "nb" / "results.json").read_text())
+    # the run in progress writes into running/; there is no complete run yet, so no results.json
+    res = json.loads((tmp_path / "nb" / "running" / "results.json").read_text())
     assert res["complete"] is False and res["headline"][0]["ours"] == 0.8
+    assert not (tmp_path / "nb" / "results.json").exists()
     rep.finish()
     res = json.loads((tmp_path / "nb" / "results.json").read_text())
     assert res["complete"] is True and res["tables"] == ["t1.csv"] and res["figures"] == ["figures/f1.png"]
     assert (tmp_path / "nb" / "figures" / "f1.png").read_bytes()[:4] == b"\x89PNG"
     assert "hardware" in res and res["seed"] == 1
     assert not list((tmp_path / "nb").rglob("*.part"))  # no half-written file left behind
+    assert not (tmp_path / "nb" / "running").exists()  # promoted
 
 
 def test_index_marks_failures_with_their_error(tmp_path):

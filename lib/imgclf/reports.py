@@ -1,9 +1,17 @@
 """Everything a notebook produces goes through a :class:`Report`.
 
 ``reports/<notebook>/`` receives each table as CSV, each figure as PNG under ``figures/`` and
-``results.json`` (parameters, metrics, timings, hardware, library versions, the paper-vs-ours
-comparisons and honest notes). Every file is written atomically, and ``results.json`` is
-rewritten after each step, so a killed run leaves complete files of the steps it finished.
+``results.json`` (parameters, metrics, timings, hardware, thread settings, library versions, the
+paper-vs-ours comparisons and honest notes). Every file is written atomically.
+
+Life cycle: ``reports/<notebook>/results.json`` and the tables and figures it lists are always the
+last COMPLETE run. A run writes into ``reports/<notebook>/running/`` (its ``results.json`` is
+rewritten after each step, ``complete: false``); :meth:`Report.finish` marks it complete there (the
+commit point) and then promotes it: its files replace the old ones, its ``results.json`` replaces
+the old one, files of the old run that the new one did not write are removed, ``running/`` goes.
+A run that fails or is killed leaves the last complete results untouched; a run killed during the
+promotion is rolled forward by the next :class:`Report` (or by :func:`recover`). Stale ``.*.part``
+files of killed atomic writes are removed at the start of the next run.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -52,8 +61,45 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+              "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC",
+              "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED")
+"""Environment variables that change TensorFlow's threads or numerics (recorded, set or not)."""
+
+
+def threads() -> dict:
+    """The settings that decide whether a rerun gives the same numbers bit for bit.
+
+    TensorFlow's intra-op and inter-op thread pools (``0`` = TensorFlow's default: as many as the
+    CPUs it may use), the CPUs this process may use (affinity, which containers and ``taskset``
+    limit) beside ``os.cpu_count()``, whether op determinism is on, and :data:`THREAD_ENV` (None =
+    not set). The same seed gives the same numbers only with the same values here, the same
+    library versions and the same kind of device.
+    """
+    import tensorflow as tf
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    try:  # not in tf.config's public API (only enable_op_determinism is)
+        from tensorflow.python.framework.config import is_op_determinism_enabled
+
+        determinism = bool(is_op_determinism_enabled())
+    except ImportError:  # pragma: no cover - older or newer TensorFlow
+        determinism = None
+    return {
+        "tf_intra_op_parallelism": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op_parallelism": tf.config.threading.get_inter_op_parallelism_threads(),
+        "cpus_usable": usable,
+        "cpu_count": os.cpu_count(),
+        "op_determinism": determinism,
+        "env": {k: os.environ.get(k) for k in THREAD_ENV},
+    }
+
+
 def hardware() -> dict:
-    """What ran this: CPU, core count, GPUs and library versions (for results.json)."""
+    """What ran this: CPU, core count, thread settings (:func:`threads`), GPUs and library versions."""
     import keras
     import sklearn
     import tensorflow as tf
@@ -73,6 +119,7 @@ def hardware() -> dict:
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
+        "threads": threads(),
         "gpus": gpus,
         "python": sys.version.split()[0],
         "tensorflow": tf.__version__,
@@ -102,21 +149,31 @@ def _jsonable(x: Any) -> Any:
 
 
 class Report:
-    """Collects one notebook run's outputs under ``reports/<notebook>/``."""
+    """Collects one notebook run's outputs under ``reports/<notebook>/`` (see the module's life cycle).
+
+    ``dir`` is the notebook's folder (the last complete results, caches, run units); ``run_dir``
+    (``dir/running``) receives this run's files until :meth:`finish` promotes them.
+    """
 
     def __init__(self, notebook: str, params: dict, root: str | os.PathLike | None = None, title: str = ""):
         self.notebook = notebook
         self._t0 = time.perf_counter()
         self.runs = None  # set by imgclf.papers.start: the notebook's run units (imgclf.runs.Runs)
         self.dir = config.reports_dir(notebook, root)
-        self.fig_dir = self.dir / "figures"
+        recover(self.dir)  # finish a promotion a killed run left half done; drop stale .part files
+        self.run_dir = self.dir / RUNNING
+        if self.run_dir.exists():  # the outputs of a run that failed or was killed: this run replaces them
+            shutil.rmtree(self.run_dir)
+        self.fig_dir = self.run_dir / "figures"
+        started = _dt.datetime.now(_dt.timezone.utc)
         self.results: dict[str, Any] = {
             "notebook": notebook,
+            "run_id": f"{started:%Y%m%dT%H%M%S.%fZ}-{os.getpid()}",
             "title": title,
             "profile": params.get("profile"),
             "seed": params.get("seed"),
             "params": params,
-            "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "started": started.isoformat(timespec="seconds"),
             "hardware": hardware(),
             "metrics": {},
             "timings": {},
@@ -135,14 +192,14 @@ class Report:
     def figure(self, fig, name: str) -> None:
         """Save ``fig`` as ``figures/<name>.png``; the notebook still displays it."""
         path = plots.save_figure(fig, self.fig_dir / f"{name}.png")
-        rel = str(path.relative_to(self.dir))
+        rel = path.relative_to(self.run_dir).as_posix()
         if rel not in self.results["figures"]:
             self.results["figures"].append(rel)
         self.save()
 
     def table(self, df: pd.DataFrame, name: str, float_format: str = "%.4f") -> pd.DataFrame:
         """Save ``df`` as ``<name>.csv``; returns it for display."""
-        atomic_write_text(self.dir / f"{name}.csv", df.to_csv(float_format=float_format))
+        atomic_write_text(self.run_dir / f"{name}.csv", df.to_csv(float_format=float_format))
         if f"{name}.csv" not in self.results["tables"]:
             self.results["tables"].append(f"{name}.csv")
         self.save()
@@ -182,7 +239,9 @@ class Report:
         self.note(f"NOT COMPARABLE with the paper: {reason}")
 
     def finish(self) -> Path:
-        """Mark the run complete and write results.json for the last time."""
+        """Mark the run complete and make it the notebook's results: ``running/results.json`` is
+        written with ``complete: true`` (from here on the run counts as done, even if killed), then
+        promoted to ``results.json`` with its tables and figures (:func:`promote`)."""
         self.results["timings"].setdefault("notebook", round(time.perf_counter() - self._t0, 3))
         runs = self.runs
         if runs is not None and runs.total:
@@ -194,11 +253,77 @@ class Report:
         self.results["complete"] = True
         self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         plt.close("all")
-        return self.save()
+        self.save()
+        promote(self.dir)
+        return self.dir / "results.json"
 
     def save(self) -> Path:
+        """Write this run's ``running/results.json`` (atomically; the last complete results stay)."""
         text = json.dumps(_jsonable(self.results), indent=2, sort_keys=False)
-        return atomic_write_text(self.dir / "results.json", text + "\n")
+        return atomic_write_text(self.run_dir / "results.json", text + "\n")
+
+
+RUNNING = "running"
+"""The folder under ``reports/<notebook>/`` where the run in progress writes."""
+
+
+def _listed(results: dict) -> set[str]:
+    """The tables and figures a results.json lists (relative paths that stay in the folder)."""
+    names = set(results.get("tables", [])) | set(results.get("figures", []))
+    return {n for n in names if isinstance(n, str) and n and not n.startswith("/") and ".." not in n.split("/")}
+
+
+def promote(nb_dir: str | os.PathLike) -> bool:
+    """Make ``<nb_dir>/running/`` the notebook's results if that run is complete; else do nothing.
+
+    Moves each table and figure the new ``results.json`` lists into place, then the new
+    ``results.json`` over the old one, removes the old run's files that the new one did not
+    write, and removes ``running/``. Every step can be repeated, so a promotion cut short is
+    finished by calling this again. Returns whether a run was promoted.
+    """
+    nb_dir = Path(nb_dir)
+    run = nb_dir / RUNNING
+    try:
+        new = json.loads((run / "results.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if new.get("complete") is not True:
+        return False
+    try:
+        old = _listed(json.loads((nb_dir / "results.json").read_text()))
+    except (OSError, ValueError):
+        old = set()
+    for rel in sorted(_listed(new)):
+        src, dst = run / rel, nb_dir / rel
+        if src.exists():  # else moved already by a promotion that was cut short
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    os.replace(run / "results.json", nb_dir / "results.json")
+    for rel in sorted(old - _listed(new)):
+        (nb_dir / rel).unlink(missing_ok=True)
+    shutil.rmtree(run, ignore_errors=True)
+    return True
+
+
+def remove_stale_parts(nb_dir: str | os.PathLike) -> list[Path]:
+    """Delete the ``.<name>.*.part`` files that killed atomic writes left under ``nb_dir``."""
+    gone = []
+    for p in Path(nb_dir).rglob(".*.part"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
+def recover(nb_dir: str | os.PathLike) -> None:
+    """Tidy a notebook's report folder before a run (or before the index reads it): finish the
+    promotion of a complete run that was killed while being promoted, and remove stale ``.part``
+    files. An incomplete ``running/`` (a failed or killed run) is left for inspection; the next
+    :class:`Report` replaces it."""
+    nb_dir = Path(nb_dir)
+    if nb_dir.is_dir():
+        promote(nb_dir)
+        remove_stale_parts(nb_dir)
 
 
 def side_by_side(paper: pd.DataFrame, ours: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
