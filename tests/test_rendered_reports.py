@@ -50,6 +50,7 @@ def test_every_saved_figure_is_one_image_output_of_the_executed_notebook(run04):
     nb = json.loads((run04 / "executed" / f"{NAME}.ipynb").read_text())
     images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     shown = [o.get("metadata", {}).get("imgclf", {}).get("figure") for o in images]
+    assert None not in shown, f"{shown.count(None)} image outputs not from report.figure (a backend showing a figure again?)"
     assert sorted(shown) == sorted(res["figures"])  # each saved figure shown exactly once, nothing else
     for o, rel in zip(images, shown):
         assert base64.b64decode(o["data"]["image/png"]) == (run04 / NAME / rel).read_bytes()
