@@ -204,6 +204,14 @@ def test_partial_or_missing_paper_runs_are_not_published(tmp_path):
     fake_run(reports_dir, "04_z", "smoke", 0.5)
     index.record_status("04_z", "ok", 1, "smoke", None, reports=reports_dir)  # smoke is never published
     assert not (results_dir / "04_z").exists()
+    # a run that stopped at its time budget (never finish()ed) is still shown, marked partial
+    rep = Report("04_z", {"profile": "paper", "seed": 0}, root=reports_dir)
+    rep.headline("accuracy", 0.9, 0.4321)
+    rep.results["partial"] = {"done": 2, "total": 4}
+    rep.save()
+    assert "warning" not in index.record_status("04_z", "ok", 1, "paper", None, reports=reports_dir)
+    page = index.build(reports_dir, results_dir).read_text()
+    assert "0.4321" in page and "partial: 2 of 4 run units done" in page
 
 
 def test_readme_tables_come_from_results(tmp_path):

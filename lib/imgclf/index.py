@@ -75,11 +75,12 @@ def last_dir(name: str, profile: str, reports: Path = REPORTS) -> Path:
 
 
 def snapshot(name: str, profile: str, reports: Path = REPORTS) -> Path | None:
-    """Copy a complete run (``results.json`` of that profile, its tables and figures) to
-    :func:`last_dir`; None when ``reports/<name>/results.json`` is not a complete run of ``profile``."""
+    """Copy a finished run (``results.json`` of that profile, its tables and figures) to
+    :func:`last_dir`; None when ``reports/<name>/results.json`` is neither a complete run of
+    ``profile`` nor one that stopped at its time budget with ``partial`` progress recorded."""
     src = reports / name
     res = _read_json(src / "results.json")
-    if not res.get("complete") or res.get("profile") != profile:
+    if not (res.get("complete") or res.get("partial")) or res.get("profile") != profile:
         return None
     dst = last_dir(name, profile, reports)
     tmp = dst.with_name(dst.name + ".part")
