@@ -62,7 +62,7 @@ while [[ $# -gt 0 ]]; do
     --profile=*) PROFILE="${1#*=}"; shift ;;
     -p) PM_ARGS+=(-p "$2" "$3"); shift 3 ;;
     -y) PM_ARGS+=(-y "$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) SELECT+=("$1"); shift ;;
   esac
