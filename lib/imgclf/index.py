@@ -200,7 +200,7 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin:0}
 .nb{border:1px solid #d0d7de;border-radius:6px;margin:1.2em 0;padding:.8em 1em}
 .nb-head{display:flex;gap:1em;align-items:baseline;flex-wrap:wrap;margin-bottom:.5em}
 .nb-head small{color:#57606a}
-.runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:1em}
+.runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:1em;align-items:start}
 .run{background:#f6f8fa;border-radius:6px;padding:.6em .8em;min-width:0}
 .run h3{font-size:1em;margin:0 0 .3em 0}
 .badge{display:inline-block;border-radius:10px;padding:0 .6em;font-size:.8em;font-weight:600;margin-left:.3em}
