@@ -74,7 +74,7 @@ def test_comparison_gets_a_delta_coloured_by_sign_and_size(tmp_path):
     out = rep.comparison(df, "table3_paper_vs_ours")
     assert list(out.columns) == ["paper", "ours", "ours - paper"]
     assert out["ours - paper"].round(6).tolist()[:3] == [0.05, -0.3, 0.0] and np.isnan(out["ours - paper"].iloc[3])
-    saved = json.loads((tmp_path / "cmp" / "results.json").read_text())["comparisons"]["table3_paper_vs_ours"]
+    saved = json.loads((rep.run_dir / "results.json").read_text())["comparisons"]["table3_paper_vs_ours"]
     assert "ours - paper" in saved[0]
     up, down, zero = (reports.delta_style(d, 0.9) for d in (0.05, -0.3, 0.0))
     assert "33,102,172" in up and "178,24,43" in down and zero == ""
@@ -95,11 +95,11 @@ def test_figure_is_displayed_once_as_the_saved_png_with_its_caption_and_closed(t
     images = [(b, m) for b, m in shown if "image/png" in b]
     assert len(images) == 1 and images[0][1] == {"imgclf": {"figure": "figures/fig8_accuracy.png"}}
     import base64
-    assert base64.b64decode(images[0][0]["image/png"]) == (tmp_path / "nb" / "figures" / "fig8_accuracy.png").read_bytes()
+    assert base64.b64decode(images[0][0]["image/png"]) == (rep.run_dir / "figures" / "fig8_accuracy.png").read_bytes()
     captions = [b["text/html"] for b, _ in shown if "text/html" in b]
     assert len(captions) == 1 and "Figure 8 of the paper, regenerated: accuracy" in captions[0]
     assert fig.number not in plt.get_fignums()  # no backend can show it a second time
-    res = json.loads((tmp_path / "nb" / "results.json").read_text())
+    res = json.loads((rep.run_dir / "results.json").read_text())  # the run in progress
     assert res["captions"]["figures/fig8_accuracy.png"].startswith("Figure 8")
     fig2, _ = plt.subplots()
     rep.figure(fig2, "confusion_A", caption="Confusion matrix of run A (the paper shows none)")
@@ -204,11 +204,11 @@ def test_partial_or_missing_paper_runs_are_not_published(tmp_path):
     fake_run(reports_dir, "04_z", "smoke", 0.5)
     index.record_status("04_z", "ok", 1, "smoke", None, reports=reports_dir)  # smoke is never published
     assert not (results_dir / "04_z").exists()
-    # a run that stopped at its time budget (never finish()ed) is still shown, marked partial
+    # a run that stopped at its time budget finishes with what is done: shown, marked partial
     rep = Report("04_z", {"profile": "paper", "seed": 0}, root=reports_dir)
     rep.headline("accuracy", 0.9, 0.4321)
     rep.results["partial"] = {"done": 2, "total": 4}
-    rep.save()
+    rep.finish()
     assert "warning" not in index.record_status("04_z", "ok", 1, "paper", None, reports=reports_dir)
     page = index.build(reports_dir, results_dir).read_text()
     assert "0.4321" in page and "partial: 2 of 4 run units done" in page
