@@ -214,7 +214,7 @@ table.head td,table.head th{border:1px solid #d0d7de;padding:2px 6px;text-align:
 table.head td.n{text-align:right;white-space:nowrap}
 .thumbs{display:flex;flex-wrap:wrap;gap:6px;margin-top:.5em}
 .thumbs a{display:block;border:1px solid #d0d7de;background:#fff}
-.thumbs img{height:110px;width:auto;max-width:200px;object-fit:contain;display:block}
+.thumbs img{height:80px;width:auto;max-width:170px;object-fit:contain;display:block}
 details{font-size:.85em;margin-top:.4em} code{font-size:.85em;white-space:pre-wrap}
 """
 
