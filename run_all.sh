@@ -3,7 +3,7 @@
 #
 #   ./run_all.sh                    execute every notebook (smoke profile), render HTML, write reports/index.html
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
-#                                   completes is also published to results/ (tracked in git)
+#                                   completes (with no -p/-y override) is also published to results/
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
 #   ./run_all.sh -p NAME VALUE      set a notebook parameter (papermill -p; -y 'YAML' for lists)
 #   ./run_all.sh test [pytest args] the test suite
@@ -56,12 +56,13 @@ esac
 PROFILE=smoke
 SELECT=()
 PM_ARGS=()   # extra papermill arguments (parameters)
+OVERRIDES=0  # parameters set on the command line: such a paper run is not published automatically
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
     --profile=*) PROFILE="${1#*=}"; shift ;;
-    -p) PM_ARGS+=(-p "$2" "$3"); shift 3 ;;
-    -y) PM_ARGS+=(-y "$2"); shift 2 ;;
+    -p) PM_ARGS+=(-p "$2" "$3"); OVERRIDES=1; shift 3 ;;
+    -y) PM_ARGS+=(-y "$2"); OVERRIDES=1; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) SELECT+=("$1"); shift ;;
@@ -102,7 +103,7 @@ for nb in notebooks/[0-9]*.ipynb; do
   fi
   python -m imgclf.index status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
   echo "    $status in ${secs}s"
-  if [[ "$status" == ok && "$PROFILE" == paper ]]; then
+  if [[ "$status" == ok && "$PROFILE" == paper && $OVERRIDES == 0 ]]; then
     python -m imgclf.index publish --reports "$REPORTS" "$name" || echo "    (publishing to results/ failed)"
   fi
 done
