@@ -3,7 +3,7 @@
 #
 #   ./run_all.sh                    execute every notebook (smoke profile), render HTML, write reports/index.html
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
-#                                   completes is also published to results/ (tracked in git)
+#                                   completes (with no -p/-y override) is also published to results/
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
 #   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook, stop one in
 #                                   progress at its next checkpoint; run again to go on
@@ -59,6 +59,7 @@ esac
 PROFILE=smoke
 SELECT=()
 PM_ARGS=()   # extra papermill arguments (parameters)
+OVERRIDES=0  # parameters set on the command line: such a paper run is not published automatically
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
@@ -66,8 +67,8 @@ while [[ $# -gt 0 ]]; do
     --budget) PM_ARGS+=(-p budget_minutes "$2"); shift 2 ;;
     --budget=*) PM_ARGS+=(-p budget_minutes "${1#*=}"); shift ;;
     --no-reuse) PM_ARGS+=(-p reuse_runs False); shift ;;
-    -p) PM_ARGS+=(-p "$2" "$3"); shift 3 ;;
-    -y) PM_ARGS+=(-y "$2"); shift 2 ;;
+    -p) PM_ARGS+=(-p "$2" "$3"); OVERRIDES=1; shift 3 ;;
+    -y) PM_ARGS+=(-y "$2"); OVERRIDES=1; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) SELECT+=("$1"); shift ;;
@@ -108,7 +109,7 @@ for nb in notebooks/[0-9]*.ipynb; do
   fi
   python -m imgclf.index status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
   echo "    $status in ${secs}s"
-  if [[ "$status" == ok && "$PROFILE" == paper ]]; then
+  if [[ "$status" == ok && "$PROFILE" == paper && $OVERRIDES == 0 ]]; then
     python -m imgclf.index publish --reports "$REPORTS" "$name" || echo "    (publishing to results/ failed)"
   fi
 done

@@ -200,9 +200,10 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin:0}
 .nb{border:1px solid #d0d7de;border-radius:6px;margin:1.2em 0;padding:.8em 1em}
 .nb-head{display:flex;gap:1em;align-items:baseline;flex-wrap:wrap;margin-bottom:.5em}
 .nb-head small{color:#57606a}
-.runs{display:grid;grid-template-columns:repeat(auto-fit,minmax(430px,1fr));gap:1em;align-items:start}
-.run{background:#f6f8fa;border-radius:6px;padding:.6em .8em;min-width:0}
+.runs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+.run{flex:1 1 430px;background:#f6f8fa;border-radius:6px;padding:.6em .8em;min-width:0}
 .run h3{font-size:1em;margin:0 0 .3em 0}
+.run.norun{flex-basis:100%;padding:.3em .8em}
 .badge{display:inline-block;border-radius:10px;padding:0 .6em;font-size:.8em;font-weight:600;margin-left:.3em}
 .ok{background:#dafbe1;color:#116329} .failed{background:#ffebe9;color:#a40e26}
 .stale{background:#fff1c2;color:#7d4e00} .partial{background:#ddf4ff;color:#0550ae}
@@ -214,7 +215,7 @@ table.head td,table.head th{border:1px solid #d0d7de;padding:2px 6px;text-align:
 table.head td.n{text-align:right;white-space:nowrap}
 .thumbs{display:flex;flex-wrap:wrap;gap:6px;margin-top:.5em}
 .thumbs a{display:block;border:1px solid #d0d7de;background:#fff}
-.thumbs img{height:110px;width:auto;max-width:200px;object-fit:contain;display:block}
+.thumbs img{height:80px;width:auto;max-width:170px;object-fit:contain;display:block}
 details{font-size:.85em;margin-top:.4em} code{font-size:.85em;white-space:pre-wrap}
 """
 
@@ -241,9 +242,9 @@ def _run_block(name: str, profile: str, status: dict | None, reports: Path, resu
         if profile != "paper":
             return ""
         prefix = name.split("_")[0]
-        return (f'<div class="run"><h3>paper profile<span class="badge none">no run yet</span></h3>'
-                f'<p class="prov">neither <code>reports/</code> nor <code>results/</code> holds a paper-scale run: '
-                f'<code>./run_all.sh --profile paper {html.escape(prefix)}</code></p></div>')
+        return (f'<div class="run norun"><b>paper profile</b><span class="badge none">no run yet</span> '
+                f'<span class="prov">neither <code>reports/</code> nor <code>results/</code> holds a paper-scale run: '
+                f'<code>./run_all.sh --profile paper {html.escape(prefix)}</code></span></div>')
     out = [f'<div class="run"><h3>{html.escape(profile)} profile{"".join(badges)}</h3>']
     if failed:
         when = html.escape(status.get("finished", "").replace("T", " ").replace("+00:00", " UTC"))
@@ -280,7 +281,7 @@ def _run_block(name: str, profile: str, status: dict | None, reports: Path, resu
                 continue
             href = _rel(f, reports)
             cap = html.escape(f"{Path(rel).stem}: {caps.get(rel, '')}", quote=True)
-            thumbs.append(f'<a href="{href}" title="{cap}"><img src="{href}" alt="{cap}" loading="lazy"></a>')
+            thumbs.append(f'<a href="{href}" title="{cap}"><img src="{href}" alt="{cap}"></a>')
         out.append(f'<div class="thumbs">{"".join(thumbs)}</div>')
     notes = res.get("notes") or []
     if notes:
