@@ -911,3 +911,9 @@ def test_results_record_the_thread_settings(tmp_path, monkeypatch):
     assert {"tf_intra_op_parallelism", "tf_inter_op_parallelism", "cpus_usable", "cpu_count", "op_determinism"} <= set(th)
     assert th["env"]["OMP_NUM_THREADS"] == "3" and "TF_ENABLE_ONEDNN_OPTS" in th["env"]
     assert th["cpus_usable"] == len(os.sched_getaffinity(0))
+
+
+def test_a_note_added_after_finish_is_not_lost(tmp_path):
+    rep = _complete_run(tmp_path, "one")
+    rep.note("added after finish")
+    assert "added after finish" in _results(tmp_path)["notes"] and not (tmp_path / "nb" / "running").exists()
