@@ -4,6 +4,8 @@
 #   ./run_all.sh                    execute every notebook (smoke profile), render HTML, write reports/index.html
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05)
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
+#   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook; run again to go on
+#   ./run_all.sh --no-reuse ...     recompute every run unit (default: reuse finished ones)
 #   ./run_all.sh test [pytest args] the test suite
 #
 # Environment: IMGCLF_DATA (data directory, default data/), PYTHON (interpreter used to create
@@ -42,11 +44,15 @@ fi
 
 PROFILE=smoke
 SELECT=()
+EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
     --profile=*) PROFILE="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --budget) EXTRA+=(-p budget_minutes "$2"); shift 2 ;;
+    --budget=*) EXTRA+=(-p budget_minutes "${1#*=}"); shift ;;
+    --no-reuse) EXTRA+=(-p reuse_runs False); shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) SELECT+=("$1"); shift ;;
   esac
 done
@@ -65,7 +71,7 @@ for nb in notebooks/[0-9]*.ipynb; do
   echo "==> $name ($PROFILE)"
   start=$(date +%s)
   if papermill -k imgclf --execution-timeout "${IMGCLF_TIMEOUT:-3600}" --log-output --no-progress-bar \
-       -y "profile: $PROFILE" "$nb" "reports/executed/$name.ipynb" >"reports/logs/$name.log" 2>&1; then
+       -y "profile: $PROFILE" "${EXTRA[@]}" "$nb" "reports/executed/$name.ipynb" >"reports/logs/$name.log" 2>&1; then
     status=ok
   else
     status=failed; failed=1

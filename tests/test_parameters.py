@@ -107,6 +107,9 @@ def test_missing_data_dir_is_refused_before_any_folder_is_made(tmp_path):
         (p05, dict(mobilenet_weights="~/weights/mobilenet_typo.h5"), "mobilenet_weights"),
         (p01, dict(spectra_file="wheat_spectra_typo.npz"), "spectra_file"),
         (p04, dict(seed=-1), "seed"),
+        (p04, dict(budget_minutes=0), "budget_minutes"),
+        (p04, dict(budget_minutes=float("nan")), "budget_minutes"),
+        (p04, dict(reuse_runs="no"), "reuse_runs"),
     ],
 )
 def test_extra_parameters_are_checked(paper, values, name, tmp_path):

@@ -159,6 +159,7 @@ class Report:
     def __init__(self, notebook: str, params: dict, root: str | os.PathLike | None = None, title: str = ""):
         self.notebook = notebook
         self._t0 = time.perf_counter()
+        self.runs = None  # set by imgclf.papers.start: the notebook's run units (imgclf.runs.Runs)
         self.dir = config.reports_dir(notebook, root)
         recover(self.dir)  # finish a promotion a killed run left half done; drop stale .part files
         self.run_dir = self.dir / RUNNING
@@ -243,6 +244,13 @@ class Report:
         written with ``complete: true`` (from here on the run counts as done, even if killed), then
         promoted to ``results.json`` with its tables and figures (:func:`promote`)."""
         self.results["timings"].setdefault("notebook", round(time.perf_counter() - self._t0, 3))
+        runs = self.runs
+        if runs is not None and runs.total:
+            self.results["runs"] = runs.summary()
+            self.results["partial"] = {"done": runs.done, "total": runs.total} if runs.skipped else None
+            self.note(f"run units: {runs.status()}" + (
+                f"; the budget of {runs.budget_minutes:g} min was spent: run the notebook again to go on"
+                if runs.skipped else ""))
         self.results["complete"] = True
         self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         plt.close("all")

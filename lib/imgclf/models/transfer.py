@@ -87,8 +87,8 @@ def resolve_weights(arch: str, weights: str | os.PathLike | None, download: bool
         return None, "weights=None: random initialisation"
     if str(weights) != "imagenet":
         p = Path(weights).expanduser()
-        if not p.is_file():
-            return None, f"weights file {p} not found: random initialisation"
+        if not p.is_file():  # a mistyped path stops the run; it never falls back to random weights
+            raise FileNotFoundError(f"{arch} weights file {p} not found (give an existing file, 'imagenet' or None)")
         return str(p), f"local weights file {p}"
     cached = imagenet_weights_cached(arch)
     if cached is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from .. import config
 from ..config import ParameterError
 
-COMMON_PARAMETERS = ("profile", "seed", "data_dir", "reports_root")
+COMMON_PARAMETERS = ("profile", "seed", "data_dir", "reports_root", "budget_minutes", "reuse_runs")
 """The parameters every notebook declares, besides its profile's settings and its extras."""
 
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
@@ -58,6 +58,15 @@ def check_parameters(paper: types.ModuleType, namespace: Mapping[str, Any]) -> t
         if check is not None:
             extras[name] = check(name, extras[name])
     config.existing_data_dir(namespace.get("data_dir"))
+    budget = namespace.get("budget_minutes")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                               or not budget > 0 or budget == float("inf")):
+        raise ParameterError(f"parameter 'budget_minutes' must be None or a positive number of minutes, got {budget!r}")
+    reuse = namespace.get("reuse_runs")
+    reuse = True if reuse is None else reuse
+    if not isinstance(reuse, bool):
+        raise ParameterError(f"parameter 'reuse_runs' must be true or false, got {reuse!r}")
+    extras.update(budget_minutes=budget, reuse_runs=reuse)
     return P, extras
 
 
@@ -67,13 +76,16 @@ def start(paper: types.ModuleType, namespace: Mapping[str, Any]):
     settings as a one-row table.
 
     Returns ``(P, report)``: the resolved settings (profile values, overrides, extras, ``seed``,
-    ``profile`` and the resolved ``data_dir``) and the report.
+    ``profile``, ``budget_minutes``, ``reuse_runs`` and the resolved ``data_dir``) and the report,
+    whose ``report.runs`` (:class:`imgclf.runs.Runs`) stores, reuses and budgets the notebook's run
+    units. Every Keras fit from here on also writes TensorBoard logs to ``reports/<notebook>/tensorboard``.
     """
     import pandas as pd
     from IPython.display import display
 
     from .. import train
     from ..reports import Report
+    from ..runs import Runs
 
     P, extras = check_parameters(paper, namespace)
     P.update(extras)
@@ -81,5 +93,7 @@ def start(paper: types.ModuleType, namespace: Mapping[str, Any]):
     # paper 3 decides determinism with its device set-up (off on a GPU); the others keep it on
     train.set_seed(P["seed"], deterministic=getattr(paper, "DETERMINISTIC", True))
     report = Report(paper.NOTEBOOK, P, root=namespace.get("reports_root"), title=paper.TITLE)
+    report.runs = Runs(report.dir / "runs", reuse=P["reuse_runs"], budget_minutes=P["budget_minutes"])
+    train.log_tensorboard_to(report.dir / "tensorboard")
     display(pd.Series({k: str(v) for k, v in P.items()}, name="value").to_frame().T)
     return P, report

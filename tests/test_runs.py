@@ -1,0 +1,207 @@
+"""Run units (imgclf.runs): stable keys, reuse, the time budget, resume inside a Keras fit, and the
+MirroredStrategy helper on two logical CPUs."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+from imgclf import reports, train
+from imgclf.runs import Runs, fingerprint, unit_key
+
+
+def test_unit_key_is_stable_and_changes_with_settings_data_and_seed():
+    x = np.arange(12.0).reshape(3, 4)
+    k = unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x, 0)
+    assert k == unit_key("ResNet-18 sgd 0.01", {"epochs": 2, "lr": 0.01}, x.copy(), 0)  # order of keys: same
+    assert k.startswith("resnet-18-sgd-0.01-")
+    others = {unit_key("ResNet-18 sgd 0.01", {"lr": 0.001, "epochs": 2}, x, 0),
+              unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x + 1, 0),
+              unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x.astype("float32"), 0),
+              unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x, 1)}
+    assert k not in others and len(others) == 4
+    assert fingerprint([1, 2]) != fingerprint((1, 2, 3)) and fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_a_finished_unit_is_reused_and_reuse_false_recomputes(tmp_path):
+    calls = []
+
+    def work(unit):
+        calls.append(unit.key)
+        unit.save_arrays(w=np.arange(3))
+        return {"accuracy": np.float32(0.5), "history": np.array([1.0, 2.0])}
+
+    runs = Runs(tmp_path, log=lambda s: None)
+    first = runs.run("a", work, settings={"lr": 1}, seed=0)
+    again = Runs(tmp_path, log=lambda s: None).run("a", work, settings={"lr": 1}, seed=0)
+    assert first == again == {"accuracy": 0.5, "history": [1.0, 2.0]} and len(calls) == 1
+    assert Runs(tmp_path, log=lambda s: None).unit("a", {"lr": 1}, seed=0).load_arrays()["w"].tolist() == [0, 1, 2]
+    fresh = Runs(tmp_path, reuse=False, log=lambda s: None)
+    fresh.run("a", work, settings={"lr": 1}, seed=0)
+    assert len(calls) == 2 and fresh.summary()["ran"] == 1
+
+
+def test_an_unfinished_unit_is_run_again(tmp_path):
+    runs = Runs(tmp_path, log=lambda s: None)
+    unit = runs.unit("a", {}, seed=0)
+    unit.checkpoint.mkdir(parents=True)  # a unit killed mid-way: checkpoint but no result.json
+    seen = []
+    assert runs.run("a", lambda u: seen.append(u.checkpoint.exists()) or 1, settings={}, seed=0) == 1
+    assert seen == [True] and not unit.checkpoint.exists()  # resumed, then its checkpoint cleared
+    assert json.loads((unit.dir / "result.json").read_text())["resumed"] is True
+
+
+def test_budget_stops_new_units_and_the_next_run_goes_on(tmp_path):
+    def slow(unit):
+        time.sleep(0.05)
+        return unit.name
+
+    runs = Runs(tmp_path, budget_minutes=0.02 / 60, log=lambda s: None)  # 20 ms
+    out = [runs.run(n, slow, settings={}, seed=0) for n in ("u1", "u2", "u3")]
+    assert out == ["u1", None, None]
+    assert runs.summary()["partial"] and runs.status() == "partial: 1 of 3 runs"
+    runs2 = Runs(tmp_path, budget_minutes=0.02 / 60, log=lambda s: None)
+    out2 = [runs2.run(n, slow, settings={}, seed=0) for n in ("u1", "u2", "u3")]
+    assert out2 == ["u1", "u2", None] and runs2.reused == ["u1"] and runs2.ran == ["u2"]
+    runs3 = Runs(tmp_path, log=lambda s: None)
+    assert [runs3.run(n, slow, settings={}, seed=0) for n in ("u1", "u2", "u3")] == ["u1", "u2", "u3"]
+    assert runs3.status() == "complete: 3 of 3 runs (2 reused)"
+
+
+def test_report_marks_a_budgeted_run_partial(tmp_path):
+    rep = reports.Report("nb", {"profile": "smoke", "seed": 0}, root=tmp_path)
+    rep.runs = Runs(tmp_path / "runs", budget_minutes=1e-9, log=lambda s: None)
+    rep.runs.run("u", lambda u: 1, settings={}, seed=0)
+    rep.finish()
+    res = json.loads((tmp_path / "nb" / "results.json").read_text())
+    assert res["partial"] == {"done": 0, "total": 1} and res["runs"]["skipped"] == ["u"]
+    assert any("partial: 0 of 1 runs" in n for n in res["notes"])
+
+
+def _model():
+    train.set_seed(3)
+    inp = keras.Input((20,))
+    h = keras.layers.Dropout(0.3)(keras.layers.Dense(16, activation="relu")(inp))
+    m = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(h))
+    m.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+class _Kill(keras.callbacks.Callback):
+    """Stands in for a kill in the middle of epoch ``at`` (after some of its batches)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == self.at and batch == 3:
+            raise KeyboardInterrupt
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+
+def test_fit_resumes_from_the_last_finished_epoch_with_the_same_numbers(tmp_path):
+    x = np.random.default_rng(0).random((300, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+    kw = dict(epochs=5, batch_size=32, validation_data=(x[:50], y[:50]), seed=7, restore_best="val_loss")
+    ref = _model()
+    h_ref = train.fit(ref, x, y, checkpoint_dir=tmp_path / "ref", **kw)
+    m = _model()
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(m, x, y, checkpoint_dir=tmp_path / "cut", callbacks=[_Kill(3)], **kw)
+    resumed = _model()  # a new process would build the model again from scratch
+    h = train.fit(resumed, x, y, checkpoint_dir=tmp_path / "cut", **kw)
+    assert h["resumed_at_epoch"] == 3 and h["epochs_run"] == 5 and len(h["val_loss"]) == 5
+    for a, b in zip(ref.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert h["val_loss"] == h_ref["val_loss"] and h["loss"] == h_ref["loss"]
+
+
+def test_plain_backup_and_restore_is_not_enough(tmp_path):
+    """The control for the test above: Keras' BackupAndRestore alone restores weights, optimizer and
+    epoch, but a restarted run shuffles and drops out differently, so its weights differ."""
+    x = np.random.default_rng(0).random((300, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+    ref = _model()
+    ref.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "b"), delete_checkpoint=False)
+    with pytest.raises(KeyboardInterrupt):
+        _model().fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[backup, _Kill(3)])
+    resumed = _model()
+    resumed.fit(x, y, epochs=5, batch_size=32, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path / "b"))])
+    assert max(np.abs(u - v).max() for u, v in zip(ref.get_weights(), resumed.get_weights())) > 1e-4
+
+
+def test_mirrored_strategy_on_two_logical_cpus_trains_like_one_device():
+    code = textwrap.dedent("""
+        import json, numpy as np, tensorflow as tf, keras
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from imgclf import train
+        x = np.random.default_rng(0).random((256, 8)).astype("float32"); y = (x.sum(1) > 4).astype("int64")
+        out = {}
+        for kind in ("CPU", "none"):
+            s = train.strategy("CPU") if kind == "CPU" else tf.distribute.get_strategy()
+            with s.scope():
+                keras.utils.set_random_seed(0)
+                m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
+                m.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            m.fit(x, y, epochs=2, batch_size=64, shuffle=False, verbose=0)
+            out[kind] = dict(replicas=s.num_replicas_in_sync, w=[w.tolist() for w in m.get_weights()])
+        print(json.dumps(out))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["CPU"]["replicas"] == 2 and out["none"]["replicas"] == 1
+    for a, b in zip(out["CPU"]["w"], out["none"]["w"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_every_fit_writes_tensorboard_logs_when_asked(tmp_path):
+    x = np.random.default_rng(0).random((64, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+    train.log_tensorboard_to(tmp_path / "tb")
+    try:
+        train.fit(_model(), x, y, epochs=2, batch_size=32, validation_data=(x, y), desc="CNN 128 [4000/1000]")
+    finally:
+        train.log_tensorboard_to(None)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "tb" / "CNN_128_4000_1000"
+    acc = EventAccumulator(str(run / "train")).Reload()
+    assert [e.step for e in acc.Tensors("epoch_loss")] == [0, 1]  # TF2 summaries are tensors
+    assert (run / "validation").is_dir()
+    train.fit(_model(), x, y, epochs=1, batch_size=32)  # off again: nothing new written
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["CNN_128_4000_1000"]
+
+
+def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp_path):
+    x = np.random.default_rng(0).random((300, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.3)
+
+    def work(unit, extra=()):
+        m = _model()
+        h = train.fit(m, x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=unit.checkpoint, callbacks=list(extra))
+        return {"w": [w.tolist() for w in m.get_weights()], "loss": h["loss"]}
+
+    runs = Runs(tmp_path, budget_minutes=0.2 / 60, log=lambda s: None)  # spent during the first epochs
+    assert runs.run("u", lambda u: work(u, [Slow()]), settings={}, seed=0) is None
+    assert runs.stopped == ["u"] and runs.summary()["partial"]
+    unit = runs.unit("u", {}, seed=0)
+    done = json.loads((unit.checkpoint / "backup" / "training_metadata.json").read_text())["epoch"]
+    assert 1 <= done < 4 and not (unit.dir / "result.json").exists()
+    resumed = Runs(tmp_path, log=lambda s: None).run("u", work, settings={}, seed=0)
+    straight = work(type(unit)("ref", "ref", tmp_path / "ref"))
+    assert resumed == straight and len(resumed["loss"]) == 4
