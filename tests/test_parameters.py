@@ -89,7 +89,8 @@ def test_an_undeclared_name_stops_the_notebook(tmp_path):
 def test_a_clean_namespace_passes_and_resolves(tmp_path):
     P, extras = papers.check_parameters(p05, _namespace(p05, data_dir=str(tmp_path), folds=3))
     assert P["folds"] == 3 and extras == {"dataset": "flowers", "linnaeus_resolution": None,
-                                          "mobilenet_weights": "imagenet", "resnet_weights": "imagenet"}
+                                          "mobilenet_weights": "imagenet", "resnet_weights": "imagenet",
+                                          "budget_minutes": None, "reuse_runs": True}
 
 
 def test_missing_data_dir_is_refused_before_any_folder_is_made(tmp_path):
