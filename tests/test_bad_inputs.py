@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_idx
-from imgclf import config, data, papers, reports
+from imgclf import data, papers, reports
 from imgclf.config import ParameterError
 from imgclf.reports import Report
 from PIL import Image
@@ -202,7 +202,7 @@ def test_faces_known_sklearn_cache_still_loads(tmp_path, real_faces):
         pytest.skip("staged olivetti_py3.pkz not found")
     (tmp_path / "faces").mkdir()
     shutil.copy(real_faces[1] / data.FACES_CACHE, tmp_path / "faces")
-    x, y = data.load_faces(tmp_path, download=False)
+    x, _ = data.load_faces(tmp_path, download=False)
     np.testing.assert_array_equal(x, real_faces[0])
 
 
@@ -279,7 +279,7 @@ def _tiny_mnist(tmp_path, monkeypatch):
 @good_path
 def test_mnist_download_through_file_origin(tmp_path, monkeypatch):
     _tiny_mnist(tmp_path, monkeypatch)
-    (xtr, ytr), (xte, yte) = data.load_mnist(tmp_path / "d", download=True)
+    (xtr, _), (_, yte) = data.load_mnist(tmp_path / "d", download=True)
     assert xtr.shape == (12, 28, 28) and yte.shape == (12,)
     assert len(list((tmp_path / "d" / "mnist").glob("*.gz"))) == 4
 
@@ -605,7 +605,7 @@ def test_flower_photos_download_through_file_origin(tmp_path, monkeypatch):
     x = data.read_images(test, 6)  # each file checked against the verified archive's bytes
     np.testing.assert_allclose(x.reshape(5, -1).mean(1), 40 * np.arange(5) + 20, atol=4)
     src.unlink()  # offline now: the checked archive in the data directory is enough
-    train2, test2 = data.load_flowers(tmp_path / "d", download=False)
+    _, test2 = data.load_flowers(tmp_path / "d", download=False)
     assert [p.name for p in test2.paths] == [p.name for p in test.paths]  # same split on every call
 
 
@@ -735,11 +735,11 @@ def _ns(paper, **values):
 
 
 @pytest.mark.parametrize("paper_name, values, name", [
-    ("p05_linnaeus_transfer", dict(mobilenet_weights="/no/such/mobilenet.h5"), "mobilenet_weights"),
-    ("p05_linnaeus_transfer", dict(resnet_weights="DIR"), "resnet_weights"),  # a folder, not a weights file
-    ("p01_two_stage_autoencoder", dict(spectra_file="wheat_typo.npz"), "spectra_file"),
-    ("p04_knn_slicing_evolution", dict(data_dir="DATA_TYPO"), "data_dir"),
-    ("p04_knn_slicing_evolution", dict(data_dir="A_FILE"), "data_dir"),
+    ("p05_linnaeus_transfer", {"mobilenet_weights": "/no/such/mobilenet.h5"}, "mobilenet_weights"),
+    ("p05_linnaeus_transfer", {"resnet_weights": "DIR"}, "resnet_weights"),  # a folder, not a weights file
+    ("p01_two_stage_autoencoder", {"spectra_file": "wheat_typo.npz"}, "spectra_file"),
+    ("p04_knn_slicing_evolution", {"data_dir": "DATA_TYPO"}, "data_dir"),
+    ("p04_knn_slicing_evolution", {"data_dir": "A_FILE"}, "data_dir"),
 ])
 def test_bad_parameter_stops_before_any_folder_is_made(tmp_path, paper_name, values, name):
     import importlib
@@ -882,7 +882,8 @@ _KILLED_PROMOTION = textwrap.dedent("""
 def test_sigkill_during_promotion_is_rolled_forward_by_the_next_report(tmp_path):
     _complete_run(tmp_path, "one")
     env = dict(os.environ, PYTHONPATH=str(LIB))
-    proc = subprocess.run([sys.executable, "-c", _KILLED_PROMOTION, str(tmp_path)], env=env, capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", _KILLED_PROMOTION, str(tmp_path)], env=env, capture_output=True,
+                          check=False)
     assert proc.returncode == -signal.SIGKILL
     assert _results(tmp_path)["metrics"]["tag"] == "one"  # killed before the new results.json was in place
     reports.recover(tmp_path / "nb")  # what the next Report (or the index) does first
@@ -911,3 +912,9 @@ def test_results_record_the_thread_settings(tmp_path, monkeypatch):
     assert {"tf_intra_op_parallelism", "tf_inter_op_parallelism", "cpus_usable", "cpu_count", "op_determinism"} <= set(th)
     assert th["env"]["OMP_NUM_THREADS"] == "3" and "TF_ENABLE_ONEDNN_OPTS" in th["env"]
     assert th["cpus_usable"] == len(os.sched_getaffinity(0))
+
+
+def test_a_note_added_after_finish_is_not_lost(tmp_path):
+    rep = _complete_run(tmp_path, "one")
+    rep.note("added after finish")
+    assert "added after finish" in _results(tmp_path)["notes"] and not (tmp_path / "nb" / "running").exists()

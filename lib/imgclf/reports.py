@@ -294,7 +294,8 @@ class Report:
     """Collects one notebook run's outputs under ``reports/<notebook>/`` (see the module's life cycle).
 
     ``dir`` is the notebook's folder (the last complete results, caches, run units); ``run_dir``
-    (``dir/running``) receives this run's files until :meth:`finish` promotes them.
+    (``dir/running``) receives this run's files until :meth:`finish` promotes them. One run per
+    notebook folder at a time: a new Report replaces the ``running/`` folder it finds.
     """
 
     def __init__(self, notebook: str, params: dict, root: str | os.PathLike | None = None, title: str = ""):
@@ -425,14 +426,17 @@ class Report:
         self.results["complete"] = True
         self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         plt.close("all")
-        self.save()
-        promote(self.dir)
-        return self.dir / "results.json"
+        return self.save()
 
     def save(self) -> Path:
-        """Write this run's ``running/results.json`` (atomically; the last complete results stay)."""
+        """Write this run's ``running/results.json`` (atomically; the last complete results stay).
+        Once the run is complete (:meth:`finish`), every save is promoted at once, so a metric or
+        note added after ``finish()`` reaches ``results.json`` too. Returns the file written."""
         text = json.dumps(_jsonable(self.results), indent=2, sort_keys=False)
-        return atomic_write_text(self.run_dir / "results.json", text + "\n")
+        path = atomic_write_text(self.run_dir / "results.json", text + "\n")
+        if self.results.get("complete") is True and promote(self.dir):
+            return self.dir / "results.json"
+        return path
 
 
 RUNNING = "running"

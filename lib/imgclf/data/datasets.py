@@ -605,7 +605,7 @@ def load_flower_photos(
     split_of = {}
     for folder in FLOWER_PHOTOS_FOLDERS:
         mine = sorted((r for r in records if r[0] == folder), key=lambda r: sha256_bytes(f"{r[0]}/{r[1]}".encode()))
-        n_test = int(round(len(mine) * test_fraction))
+        n_test = round(len(mine) * test_fraction)
         for j, r in enumerate(mine):
             split_of[r[2]] = "test" if j < n_test else "train"
     records.sort(key=lambda r: (FLOWER_PHOTOS_FOLDERS[r[0]], r[1]))
