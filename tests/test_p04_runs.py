@@ -157,3 +157,20 @@ def test_smoke_random_start_raises_the_best_fitness_by_at_least_0_05(real_data, 
                             pso_spread=P["pso_spread_random"], pso_vmax=P["pso_vmax"], c1=P["pso_c1"], c2=P["pso_c2"],
                             pop_chunk=P["pop_chunk"], image_batch=P["image_batch"], verbose=False)
     assert r.fitness[-1] - r.fitness_start >= 0.05, (r.fitness_start, r.fitness)
+
+
+def test_backprop_training_is_a_run_unit_reused_with_its_weights(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, (40, 28, 28, 1)).astype(np.float32), np.arange(40) % 10
+    kw = dict(epochs=1, batch_size=20, learning_rate=1e-3, seed=0)
+    runs = Runs(tmp_path, log=lambda m: None)
+    r1, m1 = p04.backprop_unit(runs, 8, "tiny", x[:30], y[:30], x[30:], y[30:], **kw)
+    assert runs.ran == ["backprop CNN 8 [tiny]"] and 0 <= r1["accuracy"] <= 1
+    assert not any(np.array_equal(a, b) for a, b in zip(m1.get_weights(), p04.build_mnist_cnn(8).get_weights()) if a.ndim > 1)
+    again = Runs(tmp_path, log=lambda m: None)
+    r2, m2 = p04.backprop_unit(again, 8, "tiny", x[:30], y[:30], x[30:], y[30:], **kw)
+    assert again.reused == ["backprop CNN 8 [tiny]"] and not again.ran and r2 == r1
+    for a, b in zip(m1.get_weights(), m2.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    spent = Runs(tmp_path / "other", log=lambda m: None, budget_minutes=1e-9)
+    assert p04.backprop_unit(spent, 8, "tiny", x[:30], y[:30], x[30:], y[30:], **kw) == (None, None)
