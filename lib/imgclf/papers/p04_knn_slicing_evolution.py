@@ -16,7 +16,14 @@ along the output-channel axis of one convolution (the input is shared), the popu
 folded into the batch axis for the fixed layers after it, and the k-NN is a batched matrix product
 (squared distances) followed by ``top_k`` and a vote. :func:`fitness_per_individual` is the
 straightforward reference (Keras ``predict`` + scikit-learn ``KNeighborsClassifier``) that the
-batched evaluator must agree with.
+batched evaluator must agree with. TensorFloat-32 is turned off wherever distances are computed
+(:func:`exact_float32`), so that a GPU gives the CPU's fitness.
+
+Each backprop training (:func:`backprop_unit`) and each evolution (:func:`evolution_unit`) is a run
+unit (:mod:`imgclf.runs`): stored, reused, budgeted; an evolution records every generation in its
+unit's checkpoint (:class:`GenerationLog`) and resumes after the last one with the same results.
+Table 2 (:func:`table2`, :func:`table2_long`) puts two controls beside every evolved row: the k-NN on
+raw pixels (:func:`knn_raw_pixels`) and on the random initial kernels.
 """
 
 from __future__ import annotations
