@@ -9,7 +9,8 @@ fitness is the k-NN (k=9) accuracy on ``--val`` other training images.
 (b) batched: :class:`imgclf.papers.p04_knn_slicing_evolution.PopulationFitness` (stacked kernels, distances by matrix
     product, ``top_k``), on ``--batched-device`` (default: TensorFlow's choice, the GPU if any).
 
-Both are warmed up once (graph tracing) before timing. The script checks that the fitness values
+Both are warmed up once (graph tracing) before timing. TensorFloat-32 is off for both (the evaluator
+turns it off: on an Ampere+ GPU it would change distances, so neighbours and the fitness). The script checks that the fitness values
 agree (exactly, or within one validation image for a float32 near-tie), prints individuals/s for
 each and ends with ``speedup: <ratio>x``. ``--cma-generations N`` also times one full serial
 CMA-ES run (both layers, N generations each) on the same images with the batched evaluator.
@@ -85,6 +86,8 @@ def main(argv=None) -> int:
         tb = time.perf_counter() - t
 
     diff = np.abs(fa - fb)
+    tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+    print(f"TensorFloat-32: {'ON (distances may differ on a GPU)' if tf32 else 'off'} (PopulationFitness turns it off)")
     print(f"(a) Keras predict + scikit-learn k-NN, per individual (CPU): {ta:8.2f} s  "
           f"{args.population / ta:8.2f} individuals/s")
     print(f"(b) batched TF pass ({dev}):                                  {tb:8.2f} s  "

@@ -66,6 +66,16 @@ def random_conv_layers(filters: Sequence[int] = (32, 64), in_channels: int = 1, 
 # ------------------------------------------------------------------------------------------
 # The k-NN head
 # ------------------------------------------------------------------------------------------
+def exact_float32() -> None:
+    """Turn TensorFloat-32 off: on an Ampere or newer GPU, TF32 matmuls and convolutions keep only
+    10 mantissa bits, which moves k-NN distances enough to change neighbours and so the fitness.
+    Called wherever k-NN distances or fitness are computed (the batched and the per-individual
+    fitness must agree exactly). On a CPU it has no effect; process-wide, as TensorFlow has it."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
 class KNNHead:
     """Exact Euclidean k-NN with a uniform vote, as scikit-learn's ``KNeighborsClassifier``.
 
@@ -84,6 +94,7 @@ class KNNHead:
     def fit(self, features, labels) -> KNNHead:
         import tensorflow as tf
 
+        exact_float32()
         features = np.asarray(features).reshape(len(features), -1)
         if len(features) < self.k:
             raise ValueError(f"k={self.k} but only {len(features)} reference samples")
@@ -118,7 +129,3 @@ def _knn_vote(q, ref, ref_sq, codes, k: int, n_classes: int):
     _, idx = tf.math.top_k(-d2, k=k, sorted=False)  # ties: the lower index first
     votes = tf.reduce_sum(tf.one_hot(tf.gather(codes, idx), n_classes, dtype=tf.int32), axis=-2)
     return tf.argmax(votes, axis=-1, output_type=tf.int32)  # first maximum = lowest label
-
-
-# ------------------------------------------------------------------------------------------
-# Fitness: straightforward (per individual) and batched (whole population)
