@@ -92,6 +92,20 @@ def test_evolution_unit_resumes_and_is_then_reused(tiny, tmp_path):
     np.testing.assert_array_equal(kern2[1][0], kern[1][0])
 
 
+def test_a_spent_budget_stops_an_evolution_at_a_generation_and_the_next_run_resumes_it(tiny, tmp_path):
+    P = dict(popsize=6, k=3, pop_chunk=4, image_batch=500, random_generations=3, sigma_random=3.0,
+             pso_spread_random=3.0, pso_vmax=1.0, pso_c1=2.0, pso_c2=2.0)
+    args = ("cma", "random", tiny["conv"], tiny["fit"], tiny["eval"])
+    ref, _ = p04.evolution_unit(Runs(tmp_path / "a", log=lambda m: None), *args, P=P, seed=2, label="tiny", verbose=False)
+    runs = Runs(tmp_path / "b", budget_minutes=1e-9, log=lambda m: None)
+    runs.budget_spent = lambda: runs.elapsed_minutes() > 0 and bool(list((tmp_path / "b").glob("*/checkpoint/layer1.json")))
+    assert p04.evolution_unit(runs, *args, P=P, seed=2, label="tiny", verbose=False) == (None, None)
+    assert runs.stopped and not list((tmp_path / "b").glob("*/result.json"))
+    res, _ = p04.evolution_unit(Runs(tmp_path / "b", log=lambda m: None), *args, P=P, seed=2, label="tiny", verbose=False)
+    assert res["resumed_at"][0] >= 1 and res["fitness_per_layer"] == ref["fitness_per_layer"]
+    same_history(pd.DataFrame(ref["history"]), pd.DataFrame(res["history"]))
+
+
 # ---- TF32 ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("where", ["population", "per_individual", "knn_head"])
 def test_tf32_is_turned_off_where_the_fitness_is_computed(tiny, where):

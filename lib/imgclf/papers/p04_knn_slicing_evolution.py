@@ -41,6 +41,7 @@ import pandas as pd
 
 from .. import config, train
 from ..models import saved_bytes
+from ..runs import check_budget
 from ..models.cnns import build_mnist_cnn
 from ..models.knn import (  # noqa: F401 (re-exported for notebook 04)
     KNNHead,
@@ -681,11 +682,16 @@ def evolution_unit(runs, method: str, start: str, conv0: Sequence[Layer], fit_da
         return memo[unit.key]
     x_tr, y_tr, x_te, y_te = eval_data
 
+    def hook(layer, gen, state):
+        if on_generation is not None:
+            on_generation(layer, gen, state)
+        check_budget()  # the generation is recorded: a spent budget stops here, resumed next run
+
     def work(unit):
         r = optimise_serial(method, conv0, *fit_data, generations=gens, popsize=P["popsize"], k=P["k"], seed=seed,
                             sigma=sigma, pso_spread=spread, pso_vmax=P["pso_vmax"], c1=P["pso_c1"], c2=P["pso_c2"],
                             pop_chunk=P["pop_chunk"], image_batch=P["image_batch"], checkpoint_dir=unit.checkpoint,
-                            on_generation=on_generation, verbose=verbose)
+                            on_generation=hook, verbose=verbose)
         unit.save_arrays("kernels.npz", **conv_arrays(r.conv))
         return dict(method=r.method, start=start, seed=seed, fitness_start=r.fitness_start,
                     fitness_per_layer=r.fitness, fitness_end=r.fitness[-1], seconds=r.seconds,
