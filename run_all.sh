@@ -2,21 +2,33 @@
 # Rebuild every report, or run the tests, in the project's own virtual environment.
 #
 #   ./run_all.sh                    execute every notebook (smoke profile), render HTML, write reports/index.html
-#   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05)
+#   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
+#                                   completes (with no -p/-y override) is also published to results/
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
-#   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook; run again to go on
+#   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook, stop one in
+#                                   progress at its next checkpoint; run again to go on
 #   ./run_all.sh --no-reuse ...     recompute every run unit (default: reuse finished ones)
+#   ./run_all.sh -p NAME VALUE      set a notebook parameter (papermill -p; -y 'YAML' for lists)
 #   ./run_all.sh test [pytest args] the test suite
+#   ./run_all.sh check [--docs]     open every page of reports/ in headless Chromium: all figures shown,
+#                                   no log line visible, index links resolve; screenshots in
+#                                   reports/screenshots/ (--docs: also docs/index.png for the README)
+#   ./run_all.sh publish [01 ...]   copy the last complete paper-profile runs from reports/ to results/
+#   ./run_all.sh readme             regenerate the README's result tables from results/
 #
-# Environment: IMGCLF_DATA (data directory, default data/), PYTHON (interpreter used to create
-# .venv, default python3), IMGCLF_TIMEOUT (seconds per notebook cell, default 3600).
+# Environment: IMGCLF_DATA (data directory, default data/), IMGCLF_REPORTS (output directory, default
+# reports/), PYTHON (interpreter used to create .venv, default python3), IMGCLF_TIMEOUT (seconds per
+# notebook cell, default 3600).
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY=${PYTHON:-python3}
+REPORTS=${IMGCLF_REPORTS:-$ROOT/reports}
+# TensorFlow's C++ INFO/WARNING lines are off; its ERROR lines (e.g. "E0000 ... NodeDef mentions
+# attribute use_unbounded_threadpool") still reach the log, and imgclf.render keeps them out of the HTML.
+# No MPLBACKEND here: the kernel must pick matplotlib's inline backend (Agg would hide every figure).
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-export MPLBACKEND=${MPLBACKEND:-Agg}
 
 ensure_venv() {
   # (Re)install when .venv is missing or pyproject.toml changed since the last install.
@@ -37,28 +49,37 @@ ensure_venv || { echo "run_all.sh: could not set up the environment in $VENV" >&
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 
-if [[ "${1:-}" == "test" ]]; then
-  shift
-  exec python -m pytest "$@"
-fi
+case "${1:-}" in
+  test) shift; exec python -m pytest "$@" ;;
+  check) shift; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
+  publish) shift; exec python -m imgclf.index publish --reports "$REPORTS" "$@" ;;
+  readme) shift; exec python -m imgclf.index readme "$@" ;;
+esac
 
 PROFILE=smoke
 SELECT=()
-EXTRA=()
+PM_ARGS=()   # extra papermill arguments (parameters)
+OVERRIDES=0  # parameters set on the command line: such a paper run is not published automatically
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) PROFILE="$2"; shift 2 ;;
     --profile=*) PROFILE="${1#*=}"; shift ;;
-    --budget) EXTRA+=(-p budget_minutes "$2"); shift 2 ;;
-    --budget=*) EXTRA+=(-p budget_minutes "${1#*=}"); shift ;;
-    --no-reuse) EXTRA+=(-p reuse_runs False); shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --budget) PM_ARGS+=(-p budget_minutes "$2"); shift 2 ;;
+    --budget=*) PM_ARGS+=(-p budget_minutes "${1#*=}"); shift ;;
+    --no-reuse) PM_ARGS+=(-p reuse_runs False); shift ;;
+    -p) PM_ARGS+=(-p "$2" "$3"); OVERRIDES=1; shift 3 ;;
+    -y) PM_ARGS+=(-y "$2"); OVERRIDES=1; shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -*) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) SELECT+=("$1"); shift ;;
   esac
 done
 [[ "$PROFILE" == smoke || "$PROFILE" == paper ]] || { echo "--profile must be smoke or paper, got '$PROFILE'" >&2; exit 2; }
+if [[ "$REPORTS" != "$ROOT/reports" ]]; then
+  PM_ARGS+=(-p reports_root "$REPORTS")
+fi
 
-mkdir -p reports/executed reports/html reports/logs reports/status
+mkdir -p "$REPORTS"/executed "$REPORTS"/html "$REPORTS"/logs "$REPORTS"/status
 failed=0
 ran=0
 for nb in notebooks/[0-9]*.ipynb; do
@@ -70,25 +91,32 @@ for nb in notebooks/[0-9]*.ipynb; do
   ran=$((ran + 1))
   echo "==> $name ($PROFILE)"
   start=$(date +%s)
-  if papermill -k imgclf --execution-timeout "${IMGCLF_TIMEOUT:-3600}" --log-output --no-progress-bar \
-       -y "profile: $PROFILE" "${EXTRA[@]}" "$nb" "reports/executed/$name.ipynb" >"reports/logs/$name.log" 2>&1; then
+  log="$REPORTS/logs/$name.log"
+  executed="$REPORTS/executed/$name.ipynb"
+  rm -f "$executed"
+  # the complete output (library logging, progress bars) goes to the log; the HTML gets a cleaned copy
+  if env -u MPLBACKEND papermill -k imgclf --execution-timeout "${IMGCLF_TIMEOUT:-3600}" --log-output --no-progress-bar \
+       -y "profile: $PROFILE" "${PM_ARGS[@]}" "$nb" "$executed" >"$log" 2>&1; then
     status=ok
   else
     status=failed; failed=1
-    echo "    FAILED: see reports/logs/$name.log"
+    echo "    FAILED: see $log"
   fi
   secs=$(( $(date +%s) - start ))
-  if [[ -f "reports/executed/$name.ipynb" ]]; then
-    jupyter nbconvert --to html --output-dir reports/html "reports/executed/$name.ipynb" >>"reports/logs/$name.log" 2>&1 \
-      || echo "    (HTML rendering failed: see reports/logs/$name.log)"
+  if [[ -f "$executed" ]]; then
+    python -m imgclf.render "$executed" "$REPORTS/html" >>"$log" 2>&1 \
+      || echo "    (HTML rendering failed: see $log)"
   fi
-  python -m imgclf.index status "$name" "$status" "$secs" "$PROFILE" "reports/logs/$name.log"
+  python -m imgclf.index status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
   echo "    $status in ${secs}s"
+  if [[ "$status" == ok && "$PROFILE" == paper && $OVERRIDES == 0 ]]; then
+    python -m imgclf.index publish --reports "$REPORTS" "$name" || echo "    (publishing to results/ failed)"
+  fi
 done
 if [[ $ran == 0 ]]; then
   echo "run_all.sh: no notebook in notebooks/ matches: ${SELECT[*]}" >&2
   exit 2
 fi
-python -m imgclf.index build
-echo "==> reports/index.html"
+python -m imgclf.index build --reports "$REPORTS" >/dev/null
+echo "==> $REPORTS/index.html"
 exit $failed

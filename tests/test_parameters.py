@@ -89,7 +89,8 @@ def test_an_undeclared_name_stops_the_notebook(tmp_path):
 def test_a_clean_namespace_passes_and_resolves(tmp_path):
     P, extras = papers.check_parameters(p05, _namespace(p05, data_dir=str(tmp_path), folds=3))
     assert P["folds"] == 3 and extras == {"dataset": "flowers", "linnaeus_resolution": None,
-                                          "mobilenet_weights": "imagenet", "resnet_weights": "imagenet"}
+                                          "mobilenet_weights": "imagenet", "resnet_weights": "imagenet",
+                                          "budget_minutes": None, "reuse_runs": True}
 
 
 def test_missing_data_dir_is_refused_before_any_folder_is_made(tmp_path):
@@ -107,6 +108,9 @@ def test_missing_data_dir_is_refused_before_any_folder_is_made(tmp_path):
         (p05, dict(mobilenet_weights="~/weights/mobilenet_typo.h5"), "mobilenet_weights"),
         (p01, dict(spectra_file="wheat_spectra_typo.npz"), "spectra_file"),
         (p04, dict(seed=-1), "seed"),
+        (p04, dict(budget_minutes=0), "budget_minutes"),
+        (p04, dict(budget_minutes=float("nan")), "budget_minutes"),
+        (p04, dict(reuse_runs="no"), "reuse_runs"),
     ],
 )
 def test_extra_parameters_are_checked(paper, values, name, tmp_path):

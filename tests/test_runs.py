@@ -163,3 +163,45 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_like_one_device():
     assert out["CPU"]["replicas"] == 2 and out["none"]["replicas"] == 1
     for a, b in zip(out["CPU"]["w"], out["none"]["w"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_every_fit_writes_tensorboard_logs_when_asked(tmp_path):
+    x = np.random.default_rng(0).random((64, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+    train.log_tensorboard_to(tmp_path / "tb")
+    try:
+        train.fit(_model(), x, y, epochs=2, batch_size=32, validation_data=(x, y), desc="CNN 128 [4000/1000]")
+    finally:
+        train.log_tensorboard_to(None)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "tb" / "CNN_128_4000_1000"
+    acc = EventAccumulator(str(run / "train")).Reload()
+    assert [e.step for e in acc.Tensors("epoch_loss")] == [0, 1]  # TF2 summaries are tensors
+    assert (run / "validation").is_dir()
+    train.fit(_model(), x, y, epochs=1, batch_size=32)  # off again: nothing new written
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["CNN_128_4000_1000"]
+
+
+def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp_path):
+    x = np.random.default_rng(0).random((300, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.3)
+
+    def work(unit, extra=()):
+        m = _model()
+        h = train.fit(m, x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=unit.checkpoint, callbacks=list(extra))
+        return {"w": [w.tolist() for w in m.get_weights()], "loss": h["loss"]}
+
+    runs = Runs(tmp_path, budget_minutes=0.2 / 60, log=lambda s: None)  # spent during the first epochs
+    assert runs.run("u", lambda u: work(u, [Slow()]), settings={}, seed=0) is None
+    assert runs.stopped == ["u"] and runs.summary()["partial"]
+    unit = runs.unit("u", {}, seed=0)
+    done = json.loads((unit.checkpoint / "backup" / "training_metadata.json").read_text())["epoch"]
+    assert 1 <= done < 4 and not (unit.dir / "result.json").exists()
+    resumed = Runs(tmp_path, log=lambda s: None).run("u", work, settings={}, seed=0)
+    straight = work(type(unit)("ref", "ref", tmp_path / "ref"))
+    assert resumed == straight and len(resumed["loss"]) == 4

@@ -50,9 +50,10 @@ def test_preprocess_is_the_applications_own():
     np.testing.assert_allclose(res.preprocess(x.copy())[0, 0, 0], [255 - 103.939, 255 - 116.779, 255 - 123.68], rtol=1e-5)
 
 
-def test_missing_local_weights_file_falls_back_with_reason(tmp_path):
-    w, why = transfer.resolve_weights("mobilenet", tmp_path / "nope.h5")
-    assert w is None and "not found" in why
+def test_missing_local_weights_file_stops_naming_it(tmp_path):
+    # issue 11: a mistyped weights path must stop the run, never fall back to random weights
+    with pytest.raises(FileNotFoundError, match="nope.h5.*not found"):
+        transfer.resolve_weights("mobilenet", tmp_path / "nope.h5")
 
 
 def _one_step_equivalence(tm, seed=3):

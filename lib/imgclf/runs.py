@@ -13,7 +13,8 @@ unit keeps its ``checkpoint/`` folder (Keras ``BackupAndRestore`` state and an e
 :func:`imgclf.train.fit`, the last generation of CMA-ES or PSO): the next run of the notebook
 resumes it from there instead of starting over.
 
-A *budget* (``budget_minutes``) stops new units from starting once it is spent; the notebook still
+A *budget* (``budget_minutes``) stops new units from starting once it is spent, and stops a unit in
+progress at its next checkpoint (epoch or generation, via :func:`check_budget`); the notebook still
 finishes with what is done, its tables say "partial: 5 of 12 runs", and the index marks it
 partial. Running the notebook again (``./run_all.sh --budget 8 --profile paper 03``) reuses every
 finished unit and goes on with the next ones: a paper profile finishes in slices.
@@ -42,6 +43,27 @@ from typing import Any
 import numpy as np
 
 RESULT = "result.json"
+
+
+class BudgetSpent(Exception):
+    """Raised inside a unit (at an epoch or generation boundary, after its checkpoint is written)
+    when the budget is spent: the unit stops, keeps its checkpoint and resumes on the next run."""
+
+
+_ACTIVE: list[Runs] = []
+
+
+def active() -> Runs | None:
+    """The :class:`Runs` whose unit is running now (``None`` outside a unit)."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+def check_budget() -> None:
+    """Call at a safe point of a long unit (its state saved): raises :class:`BudgetSpent` when the
+    budget of the running unit's :class:`Runs` is spent. Does nothing outside a unit."""
+    r = active()
+    if r is not None and r.budget_spent():
+        raise BudgetSpent(f"budget of {r.budget_minutes:g} min spent")
 
 
 def fingerprint(*objs: Any) -> str:
@@ -125,7 +147,8 @@ class Runs:
         self._t0 = time.monotonic()
         self.ran: list[str] = []
         self.reused: list[str] = []
-        self.skipped: list[str] = []
+        self.skipped: list[str] = []  # not finished in this run: not started, or stopped mid-way
+        self.stopped: list[str] = []  # of those, stopped mid-way at a checkpoint (resumed next time)
 
     # -- budget ----------------------------------------------------------------------------
     def elapsed_minutes(self) -> float:
@@ -175,7 +198,17 @@ class Runs:
         self.log(f"[runs] {'resuming' if resumed else 'running'} {name} ({unit.key})")
         unit.dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        result = _jsonable(fn(unit))
+        _ACTIVE.append(self)
+        try:
+            result = _jsonable(fn(unit))
+        except BudgetSpent:
+            self.skipped.append(name)
+            self.stopped.append(name)
+            self.log(f"[runs] budget of {self.budget_minutes:g} min spent: {name} stopped at a checkpoint; "
+                     "run again to resume it")
+            return None
+        finally:
+            _ACTIVE.pop()
         rec = {
             "name": name, "key": unit.key, "settings": _jsonable(dict(settings)), "seed": seed,
             "seconds": round(time.perf_counter() - t0, 3), "resumed": resumed,
@@ -199,6 +232,7 @@ class Runs:
     def summary(self) -> dict:
         """Counts for results.json; ``partial`` is true when a unit was skipped."""
         return {"ran": len(self.ran), "reused": len(self.reused), "skipped": list(self.skipped),
+                "stopped_mid_unit": list(self.stopped),
                 "done": self.done, "total": self.total, "partial": bool(self.skipped),
                 "budget_minutes": self.budget_minutes, "reuse": self.reuse}
 

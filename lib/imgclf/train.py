@@ -181,6 +181,22 @@ class BestWeights(keras.callbacks.Callback):
             self.model.load_weights(self.dir / "best.weights.h5")
 
 
+class _StopWhenBudgetSpent(keras.callbacks.Callback):
+    """Stop at the end of an epoch (after its backup is written) once the run unit's budget is spent."""
+
+    def __init__(self):
+        super().__init__()
+        self.stopped = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        from . import runs
+
+        r = runs.active()
+        if r is not None and r.budget_spent() and epoch + 1 < self.params.get("epochs", epoch + 1):
+            self.stopped = True
+            self.model.stop_training = True
+
+
 def epoch_pure_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
     """A ``tf.data`` stream of epochs ``first_epoch .. epochs-1``, each shuffled by a permutation that
     is a pure function of ``(seed, epoch)``: epoch 7 gets the same batches whether or not the run
@@ -230,7 +246,9 @@ def fit(
     numbers as an uninterrupted run: each epoch's shuffle (:func:`epoch_pure_dataset`) and
     dropout masks (:class:`EpochSeed`) depend only on ``(seed, epoch)``; the history is kept in an
     epoch log beside the backup. ``restore_best`` (e.g. ``"val_loss"``; ``"val_accuracy"`` is
-    maximised) restores the best epoch's weights at the end, also across a restart.
+    maximised) restores the best epoch's weights at the end, also across a restart. Inside a run
+    unit with a budget (:mod:`imgclf.runs`), a spent budget stops training after the next backed-up
+    epoch (``BudgetSpent``): the unit resumes there on the next run.
     """
     loss0 = None
     if record_initial_loss:
@@ -242,8 +260,9 @@ def fit(
         meta = ckpt / "backup" / "training_metadata.json"
         if meta.is_file():
             first = int(json.loads(meta.read_text()).get("epoch", 0))
+        budget = _StopWhenBudgetSpent()
         cbs = [keras.callbacks.BackupAndRestore(str(ckpt / "backup"), delete_checkpoint=False),
-               EpochSeed(seed), EpochLog(ckpt / "epochs.jsonl"), *cbs]
+               EpochSeed(seed), EpochLog(ckpt / "epochs.jsonl"), *cbs, budget]
     if restore_best:
         mode = "max" if "acc" in restore_best or "auc" in restore_best.lower() else "min"
         cbs.append(BestWeights(restore_best, mode, None if checkpoint_dir is None else Path(checkpoint_dir) / "best"))
@@ -264,6 +283,10 @@ def fit(
         hist_dict = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                               shuffle=shuffle, callbacks=[progress, *cbs], verbose=0).history
     seconds = time.perf_counter() - t0
+    if checkpoint_dir is not None and budget.stopped:
+        from .runs import BudgetSpent
+
+        raise BudgetSpent("budget spent: training stopped after its last backed-up epoch")
     if checkpoint_dir is not None:
         recs = read_epoch_log(Path(checkpoint_dir) / "epochs.jsonl")
         keys = [k for k in recs[0] if k not in ("epoch", "epoch_time")] if recs else []

@@ -62,7 +62,8 @@ def check_parameters(paper: types.ModuleType, namespace: Mapping[str, Any]) -> t
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
                                or not budget > 0 or budget == float("inf")):
         raise ParameterError(f"parameter 'budget_minutes' must be None or a positive number of minutes, got {budget!r}")
-    reuse = namespace.get("reuse_runs", True)
+    reuse = namespace.get("reuse_runs")
+    reuse = True if reuse is None else reuse
     if not isinstance(reuse, bool):
         raise ParameterError(f"parameter 'reuse_runs' must be true or false, got {reuse!r}")
     extras.update(budget_minutes=budget, reuse_runs=reuse)

@@ -27,15 +27,15 @@ def prepare(root: str | Path, input_size: int, cache_dir: str | Path | None, dup
             dup_max_angle: int = 30, dup_angle_step: int = 10, classes=CLASSES) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """Index ``root/<split>/<class>/<image>``, decode every image once, group the duplicates.
 
-    Returns ``(df, x, seconds)``: ``df`` one row per file (``split``, ``class``, ``label``,
+    Every file is checked first (:func:`imgclf.data.fracture_index`: class folders present and not
+    empty; with the staged ``labels.csv``, each file's sha256). Returns ``(df, x, seconds)``: ``df`` one row per file (``split``, ``class``, ``label``,
     ``path``, ``file``, ``sha256``, ``group`` = duplicate-group id from content only), ``x``
     uint8 ``(n, input_size, input_size, 1)`` grayscale, and the seconds each step took. Decoded
     arrays are cached in ``cache_dir`` (per size), so a re-run does not decode again.
     """
     seconds = {}
     t = time.perf_counter()
-    df = data.image_folder_index(root, classes=classes)
-    df["sha256"] = data.file_sha256s(df["file"])
+    df = data.fracture_index(root, classes=classes)  # every file checked against labels.csv when present
     seconds["index + sha256"] = time.perf_counter() - t
     t = time.perf_counter()
     x = data.load_images(df["file"], input_size, channels=1, cache_dir=cache_dir)

@@ -197,27 +197,10 @@ def _compiled(key: tuple, make, device: Device, seed: int) -> dict:
     return entry
 
 
-class UnitStopped(Exception):
-    """A run stopped at an epoch end because the notebook's time budget was spent; its checkpoint
-    (weights, optimizer state, epoch, history) stays, and the next run of the notebook resumes it."""
-
-
-class BudgetStop(keras.callbacks.Callback):
-    """Stop training at the end of an epoch once ``spent()`` is true (after the epoch's backup)."""
-
-    def __init__(self, spent):
-        super().__init__()
-        self.spent, self.stopped_at = spent, None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.spent():
-            self.model.stop_training, self.stopped_at = True, epoch + 1
-
-
 def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_test, y_test, *, epochs: int,
         image_size: int, batch_size: int = 32, momentum: float = 0.0, aux_logits: bool = True,
         googlenet_batch_norm: bool = True, device: Device | None = None, seed: int = 0, reuse: bool = True,
-        checkpoint_dir=None, budget_spent=None) -> dict:
+        checkpoint_dir=None) -> dict:
     """Train one model from its seeded initial weights and score it on the test set.
 
     With ``reuse``, consecutive runs that differ only in ``learning_rate`` share one compiled
@@ -228,9 +211,9 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
     (``BackupAndRestore``), shuffles each epoch by a pure function of ``(seed, epoch)``
     (:func:`imgclf.train.epoch_pure_dataset`) and reseeds dropout per epoch (``EpochSeed``): a run
     stopped and started again resumes from its last finished epoch with the numbers an
-    uninterrupted run gives. ``budget_spent`` (a callable, e.g. ``runs.budget_spent``) stops the
-    training at the next epoch end once it returns true and raises :class:`UnitStopped` (resume
-    later); without a checkpoint the images are shuffled by ``tf.data`` as before.
+    uninterrupted run gives. Inside a run unit whose budget is spent, ``train.fit`` stops at the
+    next epoch end and raises ``imgclf.runs.BudgetSpent`` (the unit resumes there on the next run);
+    without a checkpoint the images are shuffled by ``tf.data`` as before.
 
     Returns a dict: ``arch``, ``optimizer``, ``learning_rate``, ``history`` (main head per epoch:
     loss, accuracy, val_loss, val_accuracy; GoogLeNet also total_loss), ``accuracy`` (test),
@@ -262,18 +245,13 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
         seconds = time.perf_counter() - t0
         raw = hist.history
     else:
-        stop = BudgetStop(budget_spent or (lambda: False))
         x = np.asarray(x_train, np.float32).reshape(len(x_train), 28, 28, 1)
         y = np.asarray(y_train, np.int32)
         h = train.fit(model, x, y if outputs == 1 else (y,) * outputs, epochs=epochs, batch_size=batch_size,
-                      validation_data=ds_val, callbacks=[meter, keras.callbacks.TerminateOnNaN(), stop], desc=desc,
+                      validation_data=ds_val, callbacks=[meter, keras.callbacks.TerminateOnNaN()], desc=desc,
                       checkpoint_dir=checkpoint_dir, seed=seed)
         raw = {k: v for k, v in h.items() if isinstance(v, list) and k not in ("epoch_time", "wall")}
         seconds = float(sum(h["epoch_time"]))  # every epoch of the run, across restarts
-        done = len(h["epoch_time"])
-        finite = all(math.isfinite(v) for vals in raw.values() for v in vals)
-        if stop.stopped_at is not None and done < epochs and finite:
-            raise UnitStopped(f"{desc}: stopped by the time budget after epoch {done} of {epochs}")
         if h["resumed_at_epoch"] >= epochs:  # finished before a kill, result not yet stored
             model.load_weights(Path(checkpoint_dir) / "backup" / "latest.weights.h5")
     history = main_head_history({k: [float(v) for v in vals] for k, vals in raw.items()})
@@ -329,15 +307,10 @@ def run_unit(runs, arch: str, optimizer: str, learning_rate: float, x_train, y_t
         return run(arch, optimizer, learning_rate, x_train, y_train, x_test, y_test, epochs=epochs_of(arch, P),
                    image_size=P["image_size"], batch_size=P["batch_size"], momentum=P["momentum"],
                    aux_logits=P["aux_logits"], googlenet_batch_norm=P["googlenet_batch_norm"], device=device,
-                   seed=seed, checkpoint_dir=unit.checkpoint, budget_spent=runs.budget_spent)
+                   seed=seed, checkpoint_dir=unit.checkpoint)
 
-    try:
-        res = runs.run(name, work, settings=unit_settings(arch, optimizer, learning_rate, P, device),
-                       data=(x_train, y_train, x_test, y_test), seed=seed)
-    except UnitStopped as e:
-        runs.skipped.append(name)
-        runs.log(f"[runs] {e}; run the notebook again to resume it")
-        return None
+    res = runs.run(name, work, settings=unit_settings(arch, optimizer, learning_rate, P, device),
+                   data=(x_train, y_train, x_test, y_test), seed=seed)
     if res is None:
         return None
     res = dict(res)
