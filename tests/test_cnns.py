@@ -1,5 +1,7 @@
 """Paper 3's networks: published sizes, MNIST forward pass, GoogLeNet's auxiliary heads, training."""
 
+import json
+
 import keras
 import numpy as np
 import pandas as pd
@@ -70,18 +72,41 @@ def test_forward_pass_on_28x28x1_gives_class_probabilities(arch):
     assert np.all(p >= 0) and np.allclose(p.sum(1), 1.0, atol=1e-5)
 
 
-def test_mixed_precision_models_still_output_float32_probabilities():
+@pytest.mark.parametrize("arch", ARCHS)
+def test_mixed_precision_models_still_output_float32_probabilities(arch):
+    """Under ``mixed_float16`` (the GPU path) the layers compute in float16 but every softmax head
+    (GoogLeNet's auxiliary ones too) outputs float32 probabilities."""
     from imgclf import train
 
     keras.backend.clear_session()
     train.use_mixed_precision(True)
     try:
-        model = cnns.build_mnist_classifier("resnet18", image_size=32)
-        assert model.get_layer("conv1").compute_dtype == "float16"
-        p = model(_digits(2)[0], training=False)
-        assert keras.backend.standardize_dtype(p.dtype) == "float32" and np.allclose(np.asarray(p).sum(1), 1.0, atol=1e-3)
+        model = deepcnn.build(arch, 32, "sgd", 0.01)  # the training model, with GoogLeNet's aux heads
+        convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+        assert convs and all(l.compute_dtype == "float16" for l in convs)
+        assert [keras.backend.standardize_dtype(t.dtype) for t in model.outputs] == ["float32"] * len(model.outputs)
+        outs = model(_digits(2)[0], training=False)
+        for p in outs if isinstance(outs, (list, tuple)) else [outs]:
+            assert keras.backend.standardize_dtype(p.dtype) == "float32"
+            assert np.allclose(np.asarray(p).sum(1), 1.0, atol=1e-3)
     finally:
         train.use_mixed_precision(False)
+        keras.backend.clear_session()
+
+
+def test_googlenet_is_initialised_as_torchvisions_truncated_normal_std_0_01():
+    """torchvision's GoogLeNet: conv and linear kernels N(0, 0.01) truncated at 2 std (std of the
+    truncated law 0.0088); VGG-16's and ResNet-18's convolutions stay He-normal (fan-out)."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    g = cnns.build_mnist_classifier("googlenet", 32, aux_logits=True)
+    for name in ("inception4e_3x3", "conv1_7x7", "predictions_logits", "aux1_fc", "aux2_logits"):
+        k = g.get_layer(name).kernel.numpy()
+        assert k.std() == pytest.approx(0.01 * 0.8796, rel=0.05), name
+        assert np.abs(k).max() <= 0.02 + 1e-7, name
+    r = cnns.build_mnist_classifier("resnet18", 32)
+    k = r.get_layer("layer4_block1_conv1").kernel.numpy()
+    assert k.std() == pytest.approx(np.sqrt(2 / (9 * 512)), rel=0.05)
 
 
 def test_input_stage_resizes_and_replicates_channels():
@@ -202,3 +227,70 @@ def test_table1_maps_every_paper_row_to_one_run():
     assert list(vgg["optimizer"]) == ["sgd", "sgd", "sgd", "adam", "adam"]
     assert list(vgg["ours"]) == [90.0, 90.0, 91.0, 92.0, 93.0]  # both SGD-0.001 rows compare with one run
     assert t.loc[t["paper row"] == "GoogLeNet", "paper"].tolist() == [98.7, 81.5]
+
+
+# -- a run: reuse of the compiled model, resume by run units ------------------------------------
+def _mnist_bits(n_train=64, n_test=32):
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, (n_train + n_test, 28, 28)).astype("uint8")
+    y = rng.integers(0, 10, n_train + n_test)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _same_run(a, b):
+    assert a["history"] == b["history"]
+    np.testing.assert_array_equal(a["y_pred"], b["y_pred"])
+    assert a["accuracy"] == b["accuracy"]
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_reused_model_after_its_reset_gives_exactly_what_a_fresh_one_gives(tmp_path, checkpoint):
+    """Two learning rates in a row on one compiled GoogLeNet (batch norm, dropout, aux heads, Adam
+    state): the second run equals the same run on a freshly built model."""
+    x, y, xt, yt = _mnist_bits()
+    kw = dict(epochs=2, image_size=32, batch_size=16, seed=3)
+    ck = (lambda name: tmp_path / name) if checkpoint else (lambda name: None)
+    deepcnn.release()
+    deepcnn.run("googlenet", "adam", 0.01, x, y, xt, yt, checkpoint_dir=ck("a1"), **kw)
+    reused = deepcnn.run("googlenet", "adam", 0.001, x, y, xt, yt, checkpoint_dir=ck("a2"), **kw)
+    fresh = deepcnn.run("googlenet", "adam", 0.001, x, y, xt, yt, checkpoint_dir=ck("f2"), reuse=False, **kw)
+    deepcnn.release()
+    assert len(reused["history"]["loss"]) == 2
+    _same_run(reused, fresh)
+
+
+def _P(**kw):
+    return dict(dict(epochs=3, vgg16_epochs=None, image_size=32, batch_size=16, momentum=0.0, aux_logits=True,
+                     googlenet_batch_norm=True), **kw)
+
+
+def test_a_run_unit_stopped_by_the_budget_resumes_from_its_last_epoch_with_the_same_numbers(tmp_path):
+    from imgclf.runs import Runs
+
+    x, y, xt, yt = _mnist_bits()
+    dev = deepcnn.Device(False, False, False, True, 1)
+    deepcnn.release()
+    ref = deepcnn.run("resnet18", "adam", 0.01, x, y, xt, yt, epochs=3, image_size=32, batch_size=16, seed=0,
+                      checkpoint_dir=tmp_path / "ref")
+    deepcnn.release()
+    runs = Runs(tmp_path / "runs", log=lambda m: None, budget_minutes=1)
+    answers = iter([False, False, True])  # before the unit starts, after epoch 1, after epoch 2
+    runs.budget_spent = lambda: next(answers)
+    assert deepcnn.run_unit(runs, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev) is None
+    assert runs.skipped == ["ResNet-18 Adam lr=0.01"] and runs.summary()["partial"]
+    deepcnn.release()  # as a new process would
+    again = Runs(tmp_path / "runs", log=lambda m: None)
+    res = deepcnn.run_unit(again, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev)
+    assert again.ran == ["ResNet-18 Adam lr=0.01"]
+    rec = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
+    assert rec["resumed"] is True
+    _same_run(res, ref)
+    third = Runs(tmp_path / "runs", log=lambda m: None)
+    assert deepcnn.run_unit(third, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev) is not None
+    assert third.reused == ["ResNet-18 Adam lr=0.01"] and third.ran == []
+    deepcnn.release()
+
+
+def test_vgg16_epochs_override_only_vgg16():
+    assert deepcnn.epochs_of("vgg16", _P(vgg16_epochs=1)) == 1 and deepcnn.epochs_of("resnet18", _P(vgg16_epochs=1)) == 3
+    assert deepcnn.epochs_of("vgg16", _P()) == 3

@@ -55,7 +55,7 @@ TINY02 = dict(input_size=16, epochs=2, filters=[8, 16], dense=16, dup_max_angle=
 
 
 NB03 = REPO / "notebooks" / "03_mnist_deep_cnns.ipynb"
-TINY03 = dict(mnist_train=64, mnist_test=32, image_size=32, epochs=2, models=["vgg16", "googlenet", "resnet18"],
+TINY03 = dict(mnist_train=64, mnist_test=32, image_size=32, epochs=2, vgg16_epochs=2, models=["vgg16", "googlenet", "resnet18"],
               optimizers=["sgd"], learning_rates=[0.01], count_params_at_224=False)
 
 

@@ -90,3 +90,28 @@ def test_cached_feature_step_equals_end_to_end_step_mobilenet():
 
 def test_cached_feature_step_equals_end_to_end_step_resnet50_tail():
     _one_step_equivalence(transfer.build_resnet50(64, weights=None, head="32", dropout=0.0))
+
+
+@pytest.mark.parametrize("arch", ["mobilenet", "resnet50"])
+def test_mixed_precision_heads_still_output_float32_probabilities(arch):
+    """Under ``mixed_float16`` (the GPU path) the base computes in float16, but the softmax head of
+    the end-to-end model, of the cached-feature head and of its fresh per-fold copies is float32."""
+    from imgclf import train
+
+    keras.backend.clear_session()
+    train.use_mixed_precision(True)
+    try:
+        build = transfer.build_mobilenet if arch == "mobilenet" else transfer.build_resnet50
+        tm = build(64, weights=None)
+        convs = [l for l in tm.model.layers[1].layers if isinstance(l, keras.layers.Conv2D)]
+        assert convs and all(l.compute_dtype == "float16" for l in convs)
+        head = transfer_cv.fresh_head(tm, seed=0)
+        for model in (tm.model, tm.head, head):
+            assert keras.backend.standardize_dtype(model.output.dtype) == "float32", model.name
+        x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+        p = tm.model(tm.preprocess(x), training=False)
+        assert keras.backend.standardize_dtype(p.dtype) == "float32"
+        assert np.allclose(np.asarray(p).sum(1), 1.0, atol=1e-5)
+    finally:
+        train.use_mixed_precision(False)
+        keras.backend.clear_session()

@@ -56,8 +56,13 @@ def build_plain_cnn(input_shape: tuple[int, int, int], num_classes: int = 2, fil
 # Keras tensor, so the public builders (``build_vgg16``, ``build_googlenet``, ``build_resnet18``)
 # and the MNIST wrapper (``build_mnist_classifier``, which resizes inside the model) share one
 # definition and give flat models whose layers keep their names. Initialisation follows the
-# PyTorch/torchvision models the paper used (He-normal, fan-out, for convolutions; N(0, 0.01) for
-# VGG's dense layers; batch-norm momentum 0.9 = PyTorch's 0.1). Every classifier ends in a dense
+# PyTorch/torchvision models the paper used: VGG-16 and ResNet-18 He-normal (fan-out) convolutions,
+# VGG's dense layers N(0, 0.01); GoogLeNet every convolution and dense kernel truncated normal
+# with std 0.01 cut at 2 std (torchvision's GoogLeNet._initialize_weights: scipy
+# truncnorm(-2, 2, scale=0.01) before torchvision 0.13, trunc_normal_(std=0.01, a=-2, b=2) since);
+# batch-norm gamma 1, beta 0, momentum 0.9 = PyTorch's 0.1. Differences left: dense biases start at
+# 0 (PyTorch: uniform +-1/sqrt(fan_in)); ResNet-18's last dense layer is Glorot-uniform (PyTorch:
+# its default uniform). Every classifier ends in a dense
 # layer of logits and a float32 softmax, so the models also run under ``mixed_float16``.
 # ============================================================================================
 def _he() -> keras.initializers.Initializer:
@@ -69,6 +74,11 @@ def _he() -> keras.initializers.Initializer:
 
 def _normal_001() -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(0.0, 0.01)
+
+
+def _trunc_normal_001() -> keras.initializers.Initializer:
+    """torchvision GoogLeNet's conv and linear weights: N(0, 0.01) redrawn beyond 2 std."""
+    return keras.initializers.TruncatedNormal(0.0, 0.01)
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the 60k training pixels in [0, 1]
 
@@ -128,7 +138,7 @@ INCEPTION_V1 = (
 
 def _conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, batch_norm: bool = True):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=not batch_norm, name=name,
-                      kernel_initializer=_he())(x)
+                      kernel_initializer=_trunc_normal_001())(x)
     if batch_norm:
         x = layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
@@ -185,9 +195,9 @@ def _aux_head(x, num_classes: int, name: str, batch_norm: bool, dropout: float =
         h = AdaptiveAveragePooling2D(4, name=f"{name}_pool")(x)
     h = _conv_bn_relu(h, 128, 1, f"{name}_conv", batch_norm=batch_norm)
     h = layers.Flatten(name=f"{name}_flatten")(h)
-    h = layers.Dense(1024, activation="relu", name=f"{name}_fc")(h)
+    h = layers.Dense(1024, activation="relu", name=f"{name}_fc", kernel_initializer=_trunc_normal_001())(h)
     h = layers.Dropout(dropout, name=f"{name}_dropout")(h)
-    return _softmax_head(h, num_classes, name)
+    return _softmax_head(h, num_classes, name, kernel_initializer=_trunc_normal_001())
 
 
 def _googlenet(x, num_classes: int, aux_logits: bool = False, batch_norm: bool = True, dropout: float = 0.4,
@@ -209,7 +219,7 @@ def _googlenet(x, num_classes: int, aux_logits: bool = False, batch_norm: bool =
             aux.append(_aux_head(h, num_classes, f"aux{len(aux) + 1}", batch_norm, aux_dropout))
     h = layers.GlobalAveragePooling2D(name="avg_pool")(h)
     h = layers.Dropout(dropout, name="dropout")(h)
-    return [_softmax_head(h, num_classes, "predictions"), *aux]
+    return [_softmax_head(h, num_classes, "predictions", kernel_initializer=_trunc_normal_001()), *aux]
 
 
 def build_googlenet(input_shape=(224, 224, 3), num_classes: int = 1000, aux_logits: bool = False,

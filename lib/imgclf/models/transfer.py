@@ -142,7 +142,8 @@ def _dense_head(widths: Sequence[int], dropout: float, num_classes: int) -> list
     for i, w in enumerate(widths):
         out.append(layers.Dense(w, activation="relu", name=f"fc{i + 1}"))
         out.append(layers.Dropout(dropout, name=f"dropout{i + 1}"))
-    out.append(layers.Dense(num_classes, activation="softmax", name="predictions"))
+    # float32 even under a mixed_float16 policy: probabilities and the loss stay in full precision
+    out.append(layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions"))
     return out
 
 

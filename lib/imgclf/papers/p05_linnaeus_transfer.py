@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -76,14 +77,17 @@ def compile_model(model: keras.Model, lr: float, sparse: bool) -> keras.Model:
 
 def reusable(model: keras.Model) -> Callable[[int], keras.Model]:
     """``make_model`` for :func:`cross_validate` that hands back ``model`` itself, every time reset
-    to the weights it has now (every fold starts from the same initial head) with a zeroed
+    to the state it has now (weights and dropout seeds: every fold starts from the same initial
+    head; ``tests/test_p05_cv.py`` checks it gives what a fresh model gives) with a zeroed
     optimizer. Avoids rebuilding and re-tracing a model per fold and learning rate: for a small
     head on cached features that overhead, not the arithmetic, is most of the time."""
-    init = [np.array(w) for w in model.weights]
+    # model.variables, not model.weights: the dropout layers' seed-generator states are variables
+    # too, and a reused model must draw the dropout masks a fresh one draws.
+    init = [(v, np.array(v)) for v in model.variables]
     model._imgclf_reusable = True
 
     def make(seed: int) -> keras.Model:
-        for v, w in zip(model.weights, init):
+        for v, w in init:
             v.assign(w)
         return model
 
@@ -92,6 +96,68 @@ def reusable(model: keras.Model) -> Callable[[int], keras.Model]:
 
 def _targets(y, sparse: bool, num_classes: int):
     return np.asarray(y) if sparse else keras.utils.to_categorical(y, num_classes)
+
+
+def fold_indices(y: np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, validation)`` index pairs of stratified ``folds``-fold CV (shuffled by ``seed``)."""
+    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return list(skf.split(np.zeros(len(y)), y))
+
+
+def best_epoch_row(h: dict, batch_size: int, n_train: int) -> dict:
+    """The fold's row of Tables 7/11: the numbers of the epoch with the highest validation accuracy
+    (the first such epoch on a tie), its 1-based number, the fold's seconds and step times.
+
+    ``step ms``: median training-phase time per step (validation excluded); ``epoch step ms``:
+    median whole-epoch time (validation included) per training step, as Keras' progress bar
+    prints it."""
+    b = int(np.argmax(h["val_accuracy"]))
+    steps = int(np.ceil(n_train / batch_size))
+    train_s = h.get("train_seconds") or h["epoch_time"]
+    return {"train accuracy": h["accuracy"][b], "val accuracy": h["val_accuracy"][b],
+            "train loss": h["loss"][b], "val loss": h["val_loss"][b], "best epoch": b + 1,
+            "seconds": float(sum(h["epoch_time"])), "step ms": 1000 * float(np.median(train_s)) / steps,
+            "epoch step ms": 1000 * float(np.median(h["epoch_time"])) / steps}
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Seconds of the training phase of each epoch (up to validation), kept in a JSON-lines file
+    beside the checkpoint when one is given, so that a resumed run still has every epoch's."""
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path, self.seconds = path, []
+        if path is not None and Path(path).is_file():
+            self.seconds = [float(v) for v in Path(path).read_text().split()]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0, self.done, self.epoch = time.perf_counter(), False, epoch
+
+    def on_test_begin(self, logs=None):
+        if not self.done:
+            self.done = True
+            self.seconds = self.seconds[: self.epoch] + [time.perf_counter() - self.t0]
+            if self.path is not None:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.path).write_text("\n".join(map(str, self.seconds)) + "\n")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+
+
+def _fit(model, x, y, *, epochs, batch_size, validation_data, callbacks, desc, checkpoint_dir, seed) -> dict:
+    clock = TrainingClock(None if checkpoint_dir is None else Path(checkpoint_dir) / "train_seconds.txt")
+    h = train.fit(model, x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                  callbacks=[*callbacks, clock], desc=desc, checkpoint_dir=checkpoint_dir, seed=seed)
+    h["train_seconds"] = clock.seconds[: len(h["epoch_time"])]
+    return h
+
+
+def _run_or_call(runs, name, work, settings, data, seed):
+    """``runs.run(...)`` when there are run units, else ``work(None)`` (no checkpoint)."""
+    if runs is None:
+        return work(None)
+    return runs.run(name, work, settings=settings, data=data, seed=seed)
 
 
 def cross_validate(
@@ -108,33 +174,58 @@ def cross_validate(
     seed: int = 0,
     num_classes: int = 5,
     desc: str = "",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    runs=None,
+    settings: dict | None = None,
+    data_key: str | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
-    """Stratified ``folds``-fold CV; per fold the best epoch (highest validation accuracy) is kept.
+    """Stratified ``folds``-fold CV (:func:`fold_indices`); per fold the best epoch (highest
+    validation accuracy, :func:`best_epoch_row`) is kept. Every fold starts from
+    ``make_model(seed * 1000 + k)`` compiled afresh (Adam state zeroed).
 
-    Returns a table with one row per fold ``k`` (1-based) and an ``AVG`` row, columns
-    ``train accuracy, val accuracy, train loss, val loss, best epoch, seconds, step ms`` (the
-    paper's Tables 7 and 11), and the per-fold training histories.
+    With ``runs`` (:class:`imgclf.runs.Runs`) every fold is a run unit keyed by ``settings``,
+    the fold's data and seed: a finished fold is reused, an interrupted one resumes from its last
+    finished epoch, and a fold the budget leaves out is missing from the table.
+
+    Returns a table with one row per finished fold ``k`` (1-based) and an ``AVG`` row (over the
+    finished folds), columns ``train accuracy, val accuracy, train loss, val loss, best epoch,
+    seconds, step ms, epoch step ms`` (the paper's Tables 7 and 11), and the per-fold histories.
     """
-    skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
     rows, hists = [], []
-    for k, (tr, va) in enumerate(skf.split(np.zeros(len(y)), y), start=1):
-        train.set_seed(seed * 1000 + k)
-        model = compile_model(make_model(seed * 1000 + k), lr_stages[0] if lr_stages else lr, sparse)
-        cbs = [lr_schedule(lr_stages, epochs)] if lr_stages else []
-        h = train.fit(model, take(x, tr), _targets(y[tr], sparse, num_classes), epochs=epochs, batch_size=batch_size,
-                      validation_data=(take(x, va), _targets(y[va], sparse, num_classes)), callbacks=cbs,
-                      desc=f"{desc} fold {k}/{folds}")
-        b = int(np.argmax(h["val_accuracy"]))
-        steps = int(np.ceil(len(tr) / batch_size))
-        rows.append({"k": str(k), "train accuracy": h["accuracy"][b], "val accuracy": h["val_accuracy"][b],
-                     "train loss": h["loss"][b], "val loss": h["val_loss"][b], "best epoch": b + 1,
-                     "seconds": h["seconds"], "step ms": 1000 * float(np.median(h["epoch_time"])) / steps})
-        hists.append(h)
-        if not getattr(model, "_imgclf_reusable", False):
-            del model
-            keras.backend.clear_session(free_memory=True)
-    df = pd.DataFrame(rows).set_index("k")
-    df.loc["AVG"] = df.mean(numeric_only=True)
+    if runs is not None and data_key is None:
+        from ..runs import fingerprint
+
+        data_key = fingerprint(x, y)
+    for k, (tr, va) in enumerate(fold_indices(y, folds, seed), start=1):
+        fold_seed = seed * 1000 + k
+
+        def work(unit, tr=tr, va=va, k=k, fold_seed=fold_seed):
+            train.set_seed(fold_seed)
+            with train.strategy().scope():
+                model = compile_model(make_model(fold_seed), lr_stages[0] if lr_stages else lr, sparse)
+            cbs = [lr_schedule(lr_stages, epochs)] if lr_stages else []
+            h = _fit(model, take(x, tr), _targets(y[tr], sparse, num_classes), epochs=epochs, batch_size=batch_size,
+                     validation_data=(take(x, va), _targets(y[va], sparse, num_classes)),
+                     callbacks=[*cbs, *callbacks], desc=f"{desc} fold {k}/{folds}",
+                     checkpoint_dir=None if unit is None else unit.checkpoint, seed=fold_seed)
+            if not getattr(model, "_imgclf_reusable", False):
+                del model
+                keras.backend.clear_session(free_memory=True)
+            return {"row": best_epoch_row(h, batch_size, len(tr)), "history": h}
+
+        st = dict(settings or {}, folds=folds, fold=k, epochs=epochs, lr=lr, lr_stages=lr_stages,
+                  batch_size=batch_size, sparse=sparse)
+        res = _run_or_call(runs, f"{desc} fold {k}/{folds}", work, st, (data_key, tr, va), fold_seed)
+        if res is None:
+            continue
+        rows.append({"k": str(k), **res["row"]})
+        hists.append(res["history"])
+    cols = ["train accuracy", "val accuracy", "train loss", "val loss", "best epoch", "seconds", "step ms",
+            "epoch step ms"]
+    df = pd.DataFrame(rows, columns=["k", *cols]).set_index("k")
+    if len(df):
+        df.loc["AVG"] = df.mean(numeric_only=True)
+    df.attrs["complete"] = len(rows) == folds
     return df, hists
 
 
@@ -152,19 +243,27 @@ def fit_final(
     num_classes: int = 5,
     validation_data=None,
     desc: str = "final",
+    checkpoint_dir=None,
 ) -> tuple[keras.Model, dict]:
     """Train on all training data for ``epochs`` (the last epoch's model is kept).
 
     ``validation_data`` ``(x, y)`` is only monitored for the curves, never used for selection.
-    The history gains ``step ms`` (median epoch time / steps per epoch).
+    The history gains ``step ms`` (median training-phase time per step, validation excluded) and
+    ``epoch step ms`` (median epoch time, validation included, per training step).
+    ``checkpoint_dir``: resume from the last finished epoch (see :func:`imgclf.train.fit`).
     """
     train.set_seed(seed)
-    model = compile_model(make_model(seed), lr_stages[0] if lr_stages else lr, sparse)
+    with train.strategy().scope():
+        model = compile_model(make_model(seed), lr_stages[0] if lr_stages else lr, sparse)
     cbs = [lr_schedule(lr_stages, epochs)] if lr_stages else []
     val = None if validation_data is None else (validation_data[0], _targets(validation_data[1], sparse, num_classes))
-    h = train.fit(model, x, _targets(y, sparse, num_classes), epochs=epochs, batch_size=batch_size,
-                  validation_data=val, callbacks=cbs, desc=desc)
-    h["step ms"] = 1000 * float(np.median(h["epoch_time"])) / int(np.ceil(n_rows(x) / batch_size))
+    h = _fit(model, x, _targets(y, sparse, num_classes), epochs=epochs, batch_size=batch_size,
+             validation_data=val, callbacks=cbs, desc=desc, checkpoint_dir=checkpoint_dir, seed=seed)
+    if checkpoint_dir is not None and h["resumed_at_epoch"] >= epochs:  # finished before a kill
+        model.load_weights(Path(checkpoint_dir) / "backup" / "latest.weights.h5")
+    steps = int(np.ceil(n_rows(x) / batch_size))
+    h["step ms"] = 1000 * float(np.median(h["train_seconds"] or h["epoch_time"])) / steps
+    h["epoch step ms"] = 1000 * float(np.median(h["epoch_time"])) / steps
     return model, h
 
 
@@ -230,10 +329,14 @@ class Inputs:
         """
         from ..models import transfer
 
+        from ..runs import fingerprint
+
         scratch = weights is None
         kw = dict(head=head, dropout=dropout) if arch == "resnet50" else {}
         build = transfer.build_resnet50 if arch == "resnet50" else transfer.build_mobilenet
-        tm = build(size, weights=weights, train_base=scratch, **kw)
+        train.set_seed(seed, deterministic=None)
+        with train.strategy().scope():  # MirroredStrategy when several GPUs are visible
+            tm = build(size, weights=weights, train_base=scratch, **kw)
         if scratch:
             x = {s: tm.preprocess(self.images(s, size).astype(np.float32)) for s in ("train", "test")}
             model = tm.model
@@ -244,33 +347,74 @@ class Inputs:
                 self._features[key] = {s: transfer.extract_features(tm, self.images(s, size)) for s in ("train", "test")}
                 self._features[key]["seconds"] = time.perf_counter() - t0
             x = self._features[key]
-            model = fresh_head(tm, seed)
+            with train.strategy().scope():
+                model = fresh_head(tm, seed)
         return {"x_train": x["train"], "x_test": x["test"], "make_model": reusable(model), "tm": tm,
-                "full_counts": param_counts(tm.model)}
+                "full_counts": param_counts(tm.model),
+                "data_key": fingerprint(arch, size, str(weights), head, dropout, seed, x["train"], self.sets["train"].labels)}
 
 
 def select(cands: dict, y: np.ndarray, *, folds: int, epochs: int, batch_size: int, seed: int,
-           sparse: bool = False, lr_stages=None) -> tuple[pd.DataFrame, dict, dict]:
+           sparse: bool = False, lr_stages=None, runs=None, settings: dict | None = None
+           ) -> tuple[pd.DataFrame, dict, dict]:
     """CV of every candidate ``name -> dict(prepared inputs, lr=...)``; returns the summary (one
-    row per candidate: mean train/val accuracy and loss, step ms), per-candidate fold tables and
-    histories. The best candidate has the highest mean validation accuracy."""
+    row per candidate: mean train/val accuracy and loss, step times, finished folds), per-candidate
+    fold tables and histories. The best candidate has the highest mean validation accuracy among
+    those whose folds all finished (:func:`best_candidate`). With ``runs`` each fold of each
+    candidate is a run unit (``settings`` + the candidate's name and lr in its key)."""
     rows, tables, hists = {}, {}, {}
+    cols = ["train accuracy", "val accuracy", "train loss", "val loss", "step ms", "epoch step ms"]
     for name, c in cands.items():
+        st = dict(settings or {}, candidate=str(name), lr=c.get("lr", 1e-3))
         tables[name], hists[name] = cross_validate(
             c["make_model"], c["x_train"], y, folds=folds, epochs=epochs, lr=c.get("lr", 1e-3), sparse=sparse,
-            lr_stages=lr_stages, batch_size=batch_size, seed=seed, desc=str(name))
-        rows[name] = tables[name].loc["AVG", ["train accuracy", "val accuracy", "train loss", "val loss", "step ms"]]
+            lr_stages=lr_stages, batch_size=batch_size, seed=seed, desc=str(name), runs=runs, settings=st,
+            data_key=c.get("data_key"))
+        t = tables[name]
+        rows[name] = {**(t.loc["AVG", cols] if "AVG" in t.index else pd.Series(np.nan, index=cols)),
+                      "folds done": len(t) - ("AVG" in t.index)}
     summary = pd.DataFrame(rows).T
     summary.index.name = "candidate"
     return summary, tables, hists
 
 
+def best_candidate(summary: pd.DataFrame, folds: int):
+    """The candidate with the highest mean validation accuracy among the fully cross-validated
+    ones (``None`` when none is: a budget left folds out)."""
+    done = summary[summary["folds done"] == folds]
+    return None if done.empty else done["val accuracy"].astype(float).idxmax()
+
+
 def final_and_evaluate(c: dict, y_train, y_test, names, *, epochs: int, batch_size: int, seed: int,
-                       sparse: bool = False, lr_stages=None, desc: str = "final") -> dict:
-    """Retrain candidate ``c`` on all training data; evaluate on train and test."""
-    model, hist = fit_final(c["make_model"], c["x_train"], y_train, epochs=epochs, lr=c.get("lr", 1e-3),
-                            sparse=sparse, lr_stages=lr_stages, batch_size=batch_size, seed=seed,
-                            validation_data=(c["x_test"], y_test), desc=desc)
+                       sparse: bool = False, lr_stages=None, desc: str = "final", runs=None,
+                       settings: dict | None = None) -> dict | None:
+    """Retrain candidate ``c`` on all training data; evaluate on train and test.
+
+    With ``runs`` the retraining is a run unit: its weights are stored in the unit
+    (``model.weights.h5``) and loaded again when it is reused; ``None`` when the budget is spent.
+    """
+    if runs is None:
+        model, hist = fit_final(c["make_model"], c["x_train"], y_train, epochs=epochs, lr=c.get("lr", 1e-3),
+                                sparse=sparse, lr_stages=lr_stages, batch_size=batch_size, seed=seed,
+                                validation_data=(c["x_test"], y_test), desc=desc)
+    else:
+        from ..runs import fingerprint
+
+        def work(unit):
+            m, h = fit_final(c["make_model"], c["x_train"], y_train, epochs=epochs, lr=c.get("lr", 1e-3),
+                             sparse=sparse, lr_stages=lr_stages, batch_size=batch_size, seed=seed,
+                             validation_data=(c["x_test"], y_test), desc=desc, checkpoint_dir=unit.checkpoint)
+            m.save_weights(unit.path("model.weights.h5"))
+            return h
+
+        st = dict(settings or {}, final=True, epochs=epochs, lr=c.get("lr", 1e-3), lr_stages=lr_stages,
+                  batch_size=batch_size, sparse=sparse)
+        dk = c.get("data_key") or fingerprint(c["x_train"], y_train)
+        hist = runs.run(desc, work, settings=st, data=(dk, fingerprint(c["x_test"], y_test)), seed=seed)
+        if hist is None:
+            return None
+        model = c["make_model"](seed)
+        model.load_weights(runs.unit(desc, st, (dk, fingerprint(c["x_test"], y_test)), seed).path("model.weights.h5"))
     return {"model": model, "history": hist, "train": evaluate(model, c["x_train"], y_train, names),
             "test": evaluate(model, c["x_test"], y_test, names)}
 
@@ -354,7 +498,7 @@ PROFILES: dict[str, dict] = {
         resnet_lrs=[1e-3, 1e-4, 1e-5, 1e-6],
         resnet_heads=["1024-1024", "256", "linear"],
         resnet_dropout=0.05,
-        step_time_batch=8,
+        step_time_batch=32,          # the paper's batch (Keras default): like-for-like step times
         step_time_steps=2,
     ),
     "paper": dict(

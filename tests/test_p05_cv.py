@@ -1,0 +1,164 @@
+"""Paper 5's cross-validation itself: the folds, the reset of the model between folds, the staged
+learning rates actually applied, the best-epoch selection, and CV folds / final fits as run units."""
+
+import keras
+import numpy as np
+import pytest
+from imgclf.papers import p05_linnaeus_transfer as p05
+from imgclf.runs import Runs
+
+
+def _data(n=60, d=6, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(classes), n // classes)
+    x = rng.normal(size=(n, d)).astype("float32") + y[:, None].astype("float32")
+    return x, y
+
+
+def _head(d=6, classes=3, seed=0, dropout=0.2):
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((d,))
+    h = keras.layers.Dropout(dropout)(keras.layers.Dense(8, activation="relu")(inp))
+    return keras.Model(inp, keras.layers.Dense(classes, activation="softmax")(h))
+
+
+class _Probe(keras.callbacks.Callback):
+    """Records the weights and the optimizer's step count when each fit begins, and the learning
+    rate in force in each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.start_weights, self.start_steps, self.lrs = [], [], []
+
+    def on_train_begin(self, logs=None):
+        self.start_weights.append([np.array(w) for w in self.model.get_weights()])
+        self.start_steps.append(int(self.model.optimizer.iterations.numpy()))
+        self.lrs.append([])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.lrs[-1].append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+
+# -- folds -------------------------------------------------------------------------------------
+def test_folds_are_stratified_disjoint_and_cover_every_sample():
+    y = np.array([0] * 25 + [1] * 15 + [2] * 10)
+    folds = p05.fold_indices(y, 5, seed=3)
+    assert len(folds) == 5
+    vals = [va for _, va in folds]
+    assert sorted(np.concatenate(vals).tolist()) == list(range(len(y)))  # covering, each sample once
+    for tr, va in folds:
+        assert not set(tr) & set(va) and len(tr) + len(va) == len(y)
+        assert np.bincount(y[va], minlength=3).tolist() == [5, 3, 2]  # the class shares of every fold
+    assert [va.tolist() for va in vals] != [va.tolist() for _, va in p05.fold_indices(y, 5, seed=4)]
+
+
+def test_cross_validate_trains_on_exactly_the_folds(monkeypatch):
+    x, y = _data()
+    seen = []
+
+    def fake_fit(model, x_tr, y_tr, **kw):
+        seen.append((len(x_tr), len(kw["validation_data"][0])))
+        return {"accuracy": [0.5], "val_accuracy": [0.5], "loss": [1.0], "val_loss": [1.0], "epoch_time": [0.1],
+                "train_seconds": [0.05]}
+
+    monkeypatch.setattr(p05, "_fit", fake_fit)
+    table, _ = p05.cross_validate(p05.reusable(_head()), x, y, folds=4, epochs=1, lr=1e-3, sparse=True)
+    assert seen == [(45, 15)] * 4 and list(table.index) == ["1", "2", "3", "4", "AVG"]
+
+
+# -- the reset between folds ------------------------------------------------------------------------
+def test_every_fold_and_learning_rate_starts_from_the_same_fresh_model():
+    x, y = _data()
+    model = _head()
+    init = [np.array(w) for w in model.get_weights()]
+    make = p05.reusable(model)
+    probe = _Probe()
+    for lr in (1e-2, 1e-3):
+        p05.cross_validate(make, x, y, folds=3, epochs=2, lr=lr, sparse=True, callbacks=[probe])
+    assert len(probe.start_weights) == 6 and probe.start_steps == [0] * 6  # Adam's state zeroed too
+    for ws in probe.start_weights:
+        for a, b in zip(ws, init):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(model.get_weights()[0], init[0])  # it did train
+
+
+def test_a_reused_model_gives_the_cv_of_a_fresh_one():
+    x, y = _data()
+    kw = dict(folds=3, epochs=3, sparse=True, seed=1)
+    make = p05.reusable(_head(seed=5))
+    p05.cross_validate(make, x, y, lr=3e-2, **kw)  # a first learning rate on the shared model
+    reused, _ = p05.cross_validate(make, x, y, lr=1e-2, **kw)
+    fresh, _ = p05.cross_validate(p05.reusable(_head(seed=5)), x, y, lr=1e-2, **kw)
+    cols = ["train accuracy", "val accuracy", "train loss", "val loss", "best epoch"]
+    np.testing.assert_array_equal(reused[cols].to_numpy(), fresh[cols].to_numpy())
+
+
+# -- staged learning rates --------------------------------------------------------------------------
+@pytest.mark.parametrize("epochs, expected", [
+    (8, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5, 1e-6, 1e-6]),
+    (10, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5, 1e-6, 1e-6, 1e-6, 1e-6]),  # the remainder stays at the last
+])
+def test_the_staged_learning_rates_are_the_ones_applied_in_each_epoch(epochs, expected):
+    x, y = _data()
+    probe = _Probe()
+    p05.cross_validate(p05.reusable(_head()), x, y, folds=2, epochs=epochs, lr=9.0, sparse=True,
+                       lr_stages=[1e-3, 1e-4, 1e-5, 1e-6], callbacks=[probe])
+    assert len(probe.lrs) == 2
+    for lrs in probe.lrs:
+        np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+
+
+# -- best-epoch selection -----------------------------------------------------------------------
+def test_the_best_epoch_is_the_first_with_the_highest_validation_accuracy():
+    h = {"accuracy": [0.5, 0.6, 0.7, 0.8], "val_accuracy": [0.4, 0.7, 0.7, 0.6], "loss": [4.0, 3.0, 2.0, 1.0],
+         "val_loss": [5.0, 2.5, 2.0, 3.0], "epoch_time": [1.0, 1.0, 3.0, 1.0], "train_seconds": [0.5, 0.5, 0.5, 0.5]}
+    row = p05.best_epoch_row(h, batch_size=10, n_train=100)
+    assert row["best epoch"] == 2
+    assert (row["train accuracy"], row["val accuracy"], row["train loss"], row["val loss"]) == (0.6, 0.7, 3.0, 2.5)
+    assert row["seconds"] == 6.0
+    assert row["step ms"] == pytest.approx(50.0) and row["epoch step ms"] == pytest.approx(100.0)
+
+
+def test_cross_validate_reports_each_folds_best_epoch(monkeypatch):
+    x, y = _data()
+    curves = iter([[0.2, 0.9, 0.5], [0.8, 0.3, 0.3], [0.1, 0.2, 0.6]])
+
+    def fake_fit(model, x_tr, y_tr, **kw):
+        va = next(curves)
+        return {"accuracy": [0.1, 0.2, 0.3], "val_accuracy": va, "loss": [3.0, 2.0, 1.0], "val_loss": [1.0, 1.0, 1.0],
+                "epoch_time": [0.1] * 3, "train_seconds": [0.05] * 3}
+
+    monkeypatch.setattr(p05, "_fit", fake_fit)
+    table, _ = p05.cross_validate(p05.reusable(_head()), x, y, folds=3, epochs=3, lr=1e-3, sparse=True)
+    assert table.loc[["1", "2", "3"], "best epoch"].tolist() == [2, 1, 3]
+    assert table.loc[["1", "2", "3"], "val accuracy"].tolist() == [0.9, 0.8, 0.6]
+    assert table.loc["AVG", "val accuracy"] == pytest.approx((0.9 + 0.8 + 0.6) / 3)
+
+
+# -- run units -----------------------------------------------------------------------------------------
+def test_cv_folds_are_run_units_reused_and_budgeted(tmp_path):
+    x, y = _data()
+    kw = dict(folds=3, epochs=2, lr=1e-2, sparse=True, seed=2, settings={"what": "test"})
+    first = Runs(tmp_path, log=lambda m: None, budget_minutes=1)
+    first.budget_spent = lambda: len(first.ran) >= 2  # spent once two folds have finished
+    partial, _ = p05.cross_validate(p05.reusable(_head()), x, y, runs=first, **kw)
+    assert list(partial.index) == ["1", "2", "AVG"] and not partial.attrs["complete"]
+    assert first.skipped == [" fold 3/3"]
+    second = Runs(tmp_path, log=lambda m: None)
+    full, _ = p05.cross_validate(p05.reusable(_head()), x, y, runs=second, **kw)
+    assert len(second.reused) == 2 and len(second.ran) == 1 and full.attrs["complete"]
+    in_one_go, _ = p05.cross_validate(p05.reusable(_head()), x, y, runs=Runs(tmp_path / "other", log=lambda m: None), **kw)
+    cols = ["train accuracy", "val accuracy", "train loss", "val loss", "best epoch"]
+    np.testing.assert_array_equal(full[cols].to_numpy(), in_one_go[cols].to_numpy())
+
+
+def test_a_final_fit_unit_stores_its_weights_and_a_reuse_evaluates_the_same(tmp_path):
+    x, y = _data()
+    c = {"make_model": p05.reusable(_head()), "x_train": x, "x_test": x[:30], "lr": 1e-2}
+    kw = dict(epochs=2, batch_size=16, seed=0, sparse=True, desc="final", settings={"what": "test"})
+    a = p05.final_and_evaluate(c, y, y[:30], ["a", "b", "c"], runs=Runs(tmp_path, log=lambda m: None), **kw)
+    again = Runs(tmp_path, log=lambda m: None)
+    b = p05.final_and_evaluate(c, y, y[:30], ["a", "b", "c"], runs=again, **kw)
+    assert again.reused == ["final"]
+    np.testing.assert_array_equal(a["test"]["proba"], b["test"]["proba"])
+    assert a["test"]["loss"] == b["test"]["loss"] and a["history"]["loss"] == b["history"]["loss"]
