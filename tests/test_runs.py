@@ -205,3 +205,17 @@ def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp
     resumed = Runs(tmp_path, log=lambda s: None).run("u", work, settings={}, seed=0)
     straight = work(type(unit)("ref", "ref", tmp_path / "ref"))
     assert resumed == straight and len(resumed["loss"]) == 4
+
+
+def test_a_unit_killed_after_its_last_epoch_keeps_its_trained_weights(tmp_path):
+    """Every epoch ran and was backed up, then the process died before the unit's result was
+    stored: running it again trains nothing and gives the trained model, not a fresh one."""
+    x = np.random.default_rng(0).random((200, 20)).astype("float32")
+    y = (x[:, :10].sum(1) > 5).astype("int64")
+    ref = _model()
+    train.fit(ref, x, y, epochs=3, batch_size=32, seed=2, checkpoint_dir=tmp_path / "c")
+    again = _model()
+    h = train.fit(again, x, y, epochs=3, batch_size=32, seed=2, checkpoint_dir=tmp_path / "c")
+    assert h["resumed_at_epoch"] == 3 and len(h["loss"]) == 3
+    for a, b in zip(ref.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)

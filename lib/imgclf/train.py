@@ -270,8 +270,13 @@ def fit(
         cbs.append(keras.callbacks.TensorBoard(str(_TENSORBOARD_ROOT / _slug(desc or model.name)), write_graph=False))
     progress = Progress(epochs, desc, initial=first)
     t0 = time.perf_counter()
-    if checkpoint_dir is not None and first >= epochs:
+    if checkpoint_dir is not None and first >= epochs:  # every epoch ran before a kill: its final weights
         hist_dict = {}
+        model.load_weights(Path(checkpoint_dir) / "backup" / "latest.weights.h5")
+        for cb in cbs:
+            if isinstance(cb, BestWeights):
+                cb.set_model(model)
+                cb.on_train_end()
     elif checkpoint_dir is not None:
         steps = -(-len(tf_nest_flatten(x)[0]) // batch_size)
         ds = epoch_pure_dataset(x, y, batch_size, seed, first, epochs) if shuffle else None

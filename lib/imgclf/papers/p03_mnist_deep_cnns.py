@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import math
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass
 
 import keras
@@ -252,8 +251,6 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
                       checkpoint_dir=checkpoint_dir, seed=seed)
         raw = {k: v for k, v in h.items() if isinstance(v, list) and k not in ("epoch_time", "wall")}
         seconds = float(sum(h["epoch_time"]))  # every epoch of the run, across restarts
-        if h["resumed_at_epoch"] >= epochs:  # finished before a kill, result not yet stored
-            model.load_weights(Path(checkpoint_dir) / "backup" / "latest.weights.h5")
     history = main_head_history({k: [float(v) for v in vals] for k, vals in raw.items()})
 
     proba = predictor.predict(dataset(x_test, y_test, max(batch_size, 256)), verbose=0)

@@ -259,8 +259,6 @@ def fit_final(
     val = None if validation_data is None else (validation_data[0], _targets(validation_data[1], sparse, num_classes))
     h = _fit(model, x, _targets(y, sparse, num_classes), epochs=epochs, batch_size=batch_size,
              validation_data=val, callbacks=cbs, desc=desc, checkpoint_dir=checkpoint_dir, seed=seed)
-    if checkpoint_dir is not None and h["resumed_at_epoch"] >= epochs:  # finished before a kill
-        model.load_weights(Path(checkpoint_dir) / "backup" / "latest.weights.h5")
     steps = int(np.ceil(n_rows(x) / batch_size))
     h["step ms"] = 1000 * float(np.median(h["train_seconds"] or h["epoch_time"])) / steps
     h["epoch step ms"] = 1000 * float(np.median(h["epoch_time"])) / steps
