@@ -64,8 +64,8 @@ TINY05 = dict(n_train=40, n_test=20, scratch_mobilenet_size=32, scratch_resnet_s
 
 
 NB02 = REPO / "notebooks" / "02_fracture_cnn.ipynb"
-TINY02 = dict(input_size=16, epochs=2, filters=[8, 16], dense=16, dup_max_angle=30, dup_angle_step=30,
-              gradcam_images=2, misclassified_images=4)
+TINY02 = dict(input_size=16, epochs=3, filters=[8, 16], dense=16, dup_max_angle=45, dup_angle_step=15,
+              gradcam_images=2, misclassified_images=4, seeds=2, resnet_epochs=2, check_candidates=3)
 
 
 NB03 = REPO / "notebooks" / "03_mnist_deep_cnns.ipynb"
@@ -121,19 +121,25 @@ def test_notebook02_runs_and_reports_both_evaluations(real_data, tmp_path):
                         parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path), **TINY02))
     out = tmp_path / "02_fracture_cnn"
     res = json.loads((out / "results.json").read_text())
-    assert res["complete"] and res["params"]["input_size"] == 16 and res["params"]["epochs"] == 2
+    assert res["complete"] and res["params"]["input_size"] == 16 and res["params"]["epochs"] == 3
     for fig in ("fig8_accuracy", "fig9_loss", "confusion_A", "confusion_B", "roc", "misclassified", "fig11_gradcam"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     m = res["metrics"]
     assert m["A: test images with a byte-identical copy in train"] == 339
     assert 339 <= m["A: test images with a near or exact copy in train"] <= 506
-    for k in ("A: accuracy", "B: accuracy", "B: sensitivity", "B: specificity", "B: AUC"):
-        assert 0 <= m[k] <= 1
-    assert -1 <= m["B: kappa"] <= 1
+    # above chance by a margin: on the leaky own split the copies make it easy even at 16 px and 3 epochs;
+    # shuffled labels or a model that does not train would sit at AUC 0.5
+    assert m["A: AUC"] > 0.6  # shuffled labels: 0.5 +- 0.03 on these 506 test images
+    assert 0.5 <= m["B plain mean majority accuracy"] <= 0.75
+    seeds = (out / "split_b_seeds.csv").read_text()
+    assert seeds.count("mean ± sd (n=2)") == 2  # both models over both seeds
     rows = {r["metric"]: r for r in res["comparisons"]["paper_vs_ours"]}
-    assert rows["test accuracy"]["paper"] == 0.7313 and rows["test accuracy"]["ours"] == round(m["B: accuracy"], 4)
+    assert rows["test accuracy, plain CNN (mean ± sd)"]["paper"] == 0.7313
+    assert rows["test accuracy, plain CNN (mean ± sd)"]["ours"].startswith(f"{m['B plain mean accuracy']:.4f} ± ")
+    assert "ilias-ant/x-ray-abnormality-detection" in rows["Cohen's kappa, plain CNN"]["reference"]
     log = (out / "fig7_epoch_log_group_split.csv").read_text().splitlines()
-    assert log[0].startswith("epoch,seconds,loss,acc,val_loss,val_acc") and len(log) == 3
+    assert log[0].startswith("epoch,seconds,loss,acc,val_loss,val_acc") and 2 <= len(log) <= 4
+    assert (out / "split_b_independent_duplicate_check.csv").exists()
     assert any("inflated" in n for n in res["notes"])
 
 

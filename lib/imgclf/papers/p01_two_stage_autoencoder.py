@@ -197,7 +197,7 @@ EXTRA_PARAMETERS = {
 PROFILES: dict[str, dict] = {
         "smoke": dict(
             mnist_seeds=2,
-            faces_splits=3,
+            faces_splits=2,
             variant_seeds=1,
             ae_patience=3,
             faces_ae_batch_size=16,
@@ -273,7 +273,7 @@ PROFILES: dict[str, dict] = {
             dbn_learning_rate=1e-2,
             perceptron_hidden=100,
             dnn_grid=[[100, 50], [300, 100], [500, 200]],
-            dbn_grid=[[300, 100], [500, 200]],
+            dbn_grid=[[300, 100]],
             grid_epochs=10,
             faces_grid_epochs=100,
             rbm_epochs=10,
@@ -420,7 +420,7 @@ class Normalize(keras.layers.Layer):
 
 def fit_autoencoder(x_train, x_val, norm, *, a: float, epochs: int, batch_size: int, learning_rate: float,
                     patience: int | None, seed: int, noise: dict | None = None, hidden=(256, 64),
-                    checkpoint_dir=None, desc: str = "AE", jit_compile: bool = True, passes_per_epoch: int = 1):
+                    checkpoint_dir=None, desc: str = "AE", jit_compile: bool = False, passes_per_epoch: int = 1):
     """Train a tied m-256-64-256-m AE (or DAE) on raw images in [0, 1] through :class:`Normalize`.
 
     ``noise`` (``dict(kind=, level=, level_max=)``, optional) puts a :class:`PixelNoise` layer in
@@ -613,6 +613,14 @@ def select_params(runs, ds: str, kind: str, codes_train, y, grid: dict, *, epoch
                                                                    lr=learning_rate, v=2),
                    data=(codes_train, y), seed=seed)
     return (None, None) if res is None else (res["best"], res["rows"])
+
+
+def accs(rec: pd.DataFrame, table: str, ds: str, model: str, noise: int | None = None) -> np.ndarray:
+    """The per-seed accuracies of one cell of the long records."""
+    q = rec[(rec["table"] == table) & (rec["data set"] == ds) & (rec["model"] == model)]
+    if noise is not None:
+        q = q[q["noise %"] == noise]
+    return q["accuracy"].to_numpy()
 
 
 def mean_sd(values) -> str:
