@@ -152,3 +152,76 @@ def copies_across(groups, a, b) -> np.ndarray:
     return np.isin(groups[np.asarray(b)], groups[np.asarray(a)])
 
 
+
+
+def rotation_invariant_signatures(images: np.ndarray, rings: int = 8, spokes: int = 64, freqs: int = 6,
+                                  radius: float = 0.45) -> np.ndarray:
+    """A signature of square images that no rotation (any angle) or flip changes: the image is
+    sampled on a polar grid (``rings`` radii up to ``radius`` x side, ``spokes`` angles, bilinear),
+    and each ring's magnitudes of its first ``freqs`` angular Fourier coefficients are kept (a
+    rotation shifts a ring cyclically, a flip reverses it: neither changes the magnitudes).
+    Returns float32 ``(n, rings * freqs)`` with zero mean and unit norm per image (dot = correlation).
+    """
+    from scipy.ndimage import map_coordinates
+
+    x = np.asarray(images, np.float32)
+    if x.ndim == 4:
+        x = x[..., 0]
+    n, s = len(x), x.shape[1]
+    c = (s - 1) / 2
+    r = np.linspace(s * radius / rings, s * radius, rings)
+    t = np.linspace(0, 2 * np.pi, spokes, endpoint=False)
+    rows, cols = c + r[:, None] * np.sin(t)[None], c + r[:, None] * np.cos(t)[None]
+    polar = np.stack([map_coordinates(im, [rows.ravel(), cols.ravel()], order=1).reshape(rings, spokes) for im in x])
+    sig = np.abs(np.fft.rfft(polar, axis=2))[:, :, :freqs].reshape(n, -1)
+    sig -= sig.mean(axis=1, keepdims=True)
+    sig /= np.maximum(np.linalg.norm(sig, axis=1, keepdims=True), 1e-6)
+    return sig.astype(np.float32)
+
+
+def cross_split_copies(images: np.ndarray, a, b, threshold: float = 0.98, candidates: int = 10,
+                       angle_step: int = 5, crop: float = 0.6, side: int = 16) -> list[tuple[int, int, float, int]]:
+    """An independent check of a split: the (near-)copies that cross from ``b`` to ``a``.
+
+    Independent of :func:`duplicate_groups`: for every image of ``b`` the ``candidates`` images of
+    ``a`` nearest by :func:`rotation_invariant_signatures` are verified by an exhaustive rotation
+    search over the full circle (every ``angle_step`` degrees, both flips; central ``crop``,
+    ``side`` x ``side`` thumbnails). Returns ``(i in b, j in a, correlation, angle)`` for every pair
+    at ``threshold`` or more (indices into ``images``). ``images`` e.g. 32x32 grayscale uint8.
+    """
+    from PIL import Image
+
+    x = np.asarray(images)
+    if x.ndim == 4:
+        x = x[..., 0]
+    x = x.astype(np.uint8)
+    a, b = np.asarray(a), np.asarray(b)
+    ri = rotation_invariant_signatures(x)
+    sims = ri[b] @ ri[a].T
+    top = np.argsort(-sims, axis=1)[:, :candidates]
+    s = x.shape[1]
+    c0 = int(round(s * (1 - crop) / 2))
+    box = (c0, c0, s - c0, s - c0)
+
+    def thumb(im: Image.Image) -> np.ndarray:
+        v = np.asarray(im.crop(box).resize((side, side), Image.BILINEAR), np.float32).ravel()
+        v = v - v.mean()
+        return v / max(float(np.linalg.norm(v)), 1e-6)
+
+    ref = {int(j): thumb(Image.fromarray(x[j])) for j in np.unique(a[top])}
+    angles = list(range(0, 360, angle_step))
+    out = []
+    for row, i in enumerate(b):
+        if x[i].std() < 1e-3:
+            continue
+        p = Image.fromarray(x[i])
+        variants = np.stack([thumb(q.rotate(ang, Image.BILINEAR)) for q in (p, p.transpose(Image.FLIP_LEFT_RIGHT))
+                             for ang in angles])
+        for j in a[top[row]]:
+            if x[j].std() < 1e-3:
+                continue
+            sc = variants @ ref[int(j)]
+            k = int(np.argmax(sc))
+            if sc[k] >= threshold:
+                out.append((int(i), int(j), float(sc[k]), angles[k % len(angles)]))
+    return out

@@ -19,9 +19,10 @@ from ..train import set_seed
 
 
 def build_perceptron(input_dim: int, num_classes: int, hidden: int = 100) -> keras.Model:
-    """Shallow net: ``(batch, input_dim) -> sigmoid(hidden) -> softmax (batch, num_classes)``."""
+    """Shallow net: ``(batch, input_dim) -> sigmoid(hidden) -> softmax (batch, num_classes)``;
+    ``hidden=0``: no hidden layer (softmax regression)."""
     inputs = keras.Input(shape=(input_dim,))
-    h = layers.Dense(hidden, activation="sigmoid", name="hidden")(inputs)
+    h = layers.Dense(hidden, activation="sigmoid", name="hidden")(inputs) if hidden else inputs
     outputs = layers.Dense(num_classes, activation="softmax", name="out")(h)
     return keras.Model(inputs, outputs, name="perceptron")
 
@@ -153,7 +154,10 @@ class CodeClassifier(ClassifierMixin, BaseEstimator):
     """scikit-learn estimator over the three Keras classifiers, for ``GridSearchCV``.
 
     ``kind`` is ``"perceptron"`` (``hidden`` = one int), ``"dnn"`` or ``"dbn"`` (a list of widths).
-    DBN inputs must be in [0, 1] (scale codes with ``MinMaxScaler`` and clip).
+    DBN inputs must be in [0, 1] (scale codes with ``MinMaxScaler`` and clip). ``patience``: early
+    stopping on a stratified 10 % of the training data (best weights kept). A training set smaller
+    than ``min_epoch_size`` is repeated ``r = min_epoch_size // n`` times per Keras epoch and run for
+    ``epochs / r`` epochs: the same number of passes, far less per-epoch overhead.
     """
 
     def __init__(
@@ -166,7 +170,13 @@ class CodeClassifier(ClassifierMixin, BaseEstimator):
         rbm_epochs: int = 10,
         rbm_learning_rate: float = 0.05,
         seed: int = 0,
+        patience: int | None = None,
+        optimizer: str = "adam",
+        min_epoch_size: int = 2048,
     ):
+        self.min_epoch_size = min_epoch_size
+        self.patience = patience
+        self.optimizer = optimizer
         self.kind = kind
         self.hidden = hidden
         self.epochs = epochs
@@ -193,15 +203,28 @@ class CodeClassifier(ClassifierMixin, BaseEstimator):
             )
         else:
             raise ValueError(f"kind must be 'perceptron', 'dnn' or 'dbn', got {self.kind!r}")
-        model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        opt = (keras.optimizers.Adam(self.learning_rate) if self.optimizer == "adam"
+               else keras.optimizers.SGD(self.learning_rate))
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        callbacks, val = list(callbacks or []), None
+        if self.patience:
+            # early stopping on a stratified 10 % of the training data; the best epoch's weights are kept
+            from sklearn.model_selection import train_test_split
+
+            X, Xv, y_idx, yv = train_test_split(X, y_idx, test_size=0.1, stratify=y_idx, random_state=self.seed)
+            val = (Xv, yv)
+            callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=self.patience,
+                                                           restore_best_weights=True))
+        # a small training set (the 280 faces) is repeated within an epoch, so that Keras' per-epoch
+        # overhead does not dominate: r passes per epoch and epochs / r epochs = the same number of passes
+        r = max(1, self.min_epoch_size // len(X)) if not self.patience else 1
+        if r > 1:
+            X, y_idx = np.tile(X, (r, 1)), np.tile(y_idx, r)
         self.history_ = model.fit(
-            X, y_idx, epochs=self.epochs, batch_size=self.batch_size, verbose=0, shuffle=True,
-            callbacks=callbacks or [],
+            X, y_idx, epochs=max(1, round(self.epochs / r)), batch_size=self.batch_size, verbose=0, shuffle=True,
+            callbacks=callbacks, validation_data=val,
         ).history
+        self.passes_per_epoch_ = r
         self.model_ = model
         return self
 

@@ -42,11 +42,17 @@ def prepare(root: str | Path, input_size: int, cache_dir: str | Path | None, dup
     x32 = x if input_size == 32 else data.load_images(df["file"], 32, channels=1, cache_dir=cache_dir)
     seconds["decode"] = time.perf_counter() - t
     t = time.perf_counter()
-    angles = [0] + [s * a for a in range(dup_angle_step, dup_max_angle + 1, dup_angle_step) for s in (-1, 1)]
+    angles = search_angles(dup_max_angle, dup_angle_step)
     df["group"] = data.duplicate_groups(x32, df["sha256"].to_numpy(), threshold=dup_threshold, angles=angles,
                                         crop=0.7, side=12)
     seconds["duplicate groups"] = time.perf_counter() - t
     return df, x, seconds
+
+
+def search_angles(max_angle: int, step: int) -> list[int]:
+    """Small rotations searched around each of the 8 flip/rotation poses: 0, +-step, ..., +-max_angle.
+    ``max_angle`` 45 covers every angle (the poses are 90 degrees apart)."""
+    return [0] + [s * a for a in range(step, max_angle + 1, step) for s in (-1, 1)]
 
 
 def duplicate_summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -91,12 +97,17 @@ def epoch_log(hist: dict) -> pd.DataFrame:
 
 
 def evaluate(model, x, y) -> dict:
-    """Binary test metrics (fractured = 1 = positive): accuracy, sensitivity, specificity, ROC AUC,
-    Cohen's kappa (scikit-learn; specificity from :mod:`imgclf.metrics`), plus the confusion
-    matrix, the ROC curve, probabilities and predictions."""
-    proba = model.predict(x, batch_size=256, verbose=0)[:, 1]
+    """Binary test metrics of ``model`` on ``(x, y)``: :func:`evaluate_proba` of its predictions."""
+    return evaluate_proba(y, model.predict(x, batch_size=256, verbose=0)[:, 1])
+
+
+def evaluate_proba(y, proba) -> dict:
+    """Binary test metrics (fractured = 1 = positive) from the probabilities of *fractured*:
+    accuracy, sensitivity, specificity, ROC AUC, Cohen's kappa (scikit-learn; specificity from
+    :mod:`imgclf.metrics`), plus the confusion matrix, the ROC curve, probabilities and predictions."""
+    y, proba = np.asarray(y), np.asarray(proba, np.float64)
     pred = (proba >= 0.5).astype(int)
-    fpr, tpr, _ = skm.roc_curve(y, proba)
+    fpr, tpr, _ = skm.roc_curve(y, proba) if len(np.unique(y)) == 2 else (np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
     return {
         "accuracy": float(skm.accuracy_score(y, pred)),
         "sensitivity": float(skm.recall_score(y, pred, pos_label=1, zero_division=0)),
@@ -192,7 +203,8 @@ TITLE = "Fracture X-ray CNN (Tarasenko, Yakimov & Soloviev)"
 RULES = {
     "learning_rate": config.POSITIVE, "dropout": config.DROPOUT,
     "test_size": config.OPEN_FRACTION, "val_size": config.OPEN_FRACTION, "dup_threshold": config.FRACTION,
-    "input_size": config.Range(8, None),
+    "input_size": config.Range(8, None), "seeds": config.Range(1, None), "dup_max_angle": config.Range(0, 45),
+    "dup_angle_step": config.Range(1, 45), "patience": config.Range(1, None), "check_candidates": config.Range(1, None),
 }
 
 PROFILES: dict[str, dict] = {
@@ -207,8 +219,12 @@ PROFILES: dict[str, dict] = {
             test_size=0.2,
             val_size=0.1,
             dup_threshold=0.98,
-            dup_max_angle=30,
-            dup_angle_step=10,
+            dup_max_angle=45,
+            dup_angle_step=5,
+            seeds=2,
+            resnet_epochs=8,
+            patience=5,
+            check_candidates=5,
             gradcam_images=6,
             misclassified_images=16,
         ),
@@ -223,8 +239,12 @@ PROFILES: dict[str, dict] = {
             test_size=0.2,
             val_size=0.1,
             dup_threshold=0.98,
-            dup_max_angle=30,
-            dup_angle_step=10,
+            dup_max_angle=45,
+            dup_angle_step=5,
+            seeds=3,
+            resnet_epochs=30,
+            patience=8,
+            check_candidates=10,
             gradcam_images=8,
             misclassified_images=24,
         ),
@@ -257,8 +277,132 @@ EPOCH_LOG = pd.DataFrame(
 """Fig. 7: the printed training log, epochs 1-15 of 25 (the rest is not printed). Its loss starts
 at 1.68, above ln 2, so the log may come from a task with more than two classes."""
 
-MURA_KAPPA_CNN_BASELINE = 0.386
-"""Rajpurkar et al., MURA (2017): Cohen's kappa of a CNN trained from scratch, as quoted in the issue."""
-
 MURA_DENSENET_AUROC = 0.929
-"""Rajpurkar et al., MURA (2017): AUROC of the 169-layer DenseNet on MURA's test studies."""
+"""Rajpurkar et al., "MURA: Large Dataset for Abnormality Detection in Musculoskeletal Radiographs"
+(2017): AUROC of their 169-layer DenseNet on MURA's test studies (per study, not per image)."""
+
+REPO_KAPPA_CNN_SCRATCH = 0.386
+"""Cohen's kappa of a CNN trained from scratch on MURA v1.1, from the README of the public repository
+ilias-ant/x-ray-abnormality-detection (not from the MURA paper)."""
+
+REPO_KAPPA_DENSENET_PRETRAINED = 0.629
+"""Cohen's kappa of a pretrained DenseNet-169 on MURA v1.1, from the README of the public repository
+ilias-ant/x-ray-abnormality-detection (not from the MURA paper)."""
+
+PAPER_LOG_START = {"loss": 1.6839, "acc": 0.3842}
+"""The first epoch of the paper's printed log (Fig. 7): a loss above ln 2 = 0.693 and an accuracy
+below 0.5, both worse than chance for two balanced classes: the log probably comes from a task with
+more than two classes (or a different data set)."""
+
+
+# ------------------------------------------------------------------------------------------
+# Second pass (issue 13): seeds, each with its own group split; a stronger model; run units
+# ------------------------------------------------------------------------------------------
+def build_small_resnet(input_shape, num_classes: int = 2, widths=(16, 32, 64), augment: bool = True, seed: int = 0,
+                       name: str = "small_resnet") -> keras.Model:
+    """A small residual CNN trained from scratch (the extra row of objection 10).
+
+    ``(batch, h, w, c)`` pixels 0..255 -> [training only: random flip, rotation +-10 %, zoom +-10 %,
+    translation +-10 %] -> ``Rescaling(1/255)`` -> 5x5 stride-2 stem + max-pool -> one residual block
+    (two 3x3 conv + batch norm, identity or 1x1 projection shortcut) per width, the later ones with
+    stride 2 -> global average pooling -> dropout 0.3 -> softmax ``(batch, num_classes)``. The last
+    block's output is named ``last_conv`` (Grad-CAM)."""
+    from keras import layers
+
+    inp = keras.Input(shape=input_shape, name="image")
+    h = inp
+    if augment:
+        h = layers.RandomFlip("horizontal", seed=seed, name="aug_flip")(h)
+        h = layers.RandomRotation(0.1, fill_mode="constant", seed=seed + 1, name="aug_rotate")(h)
+        h = layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2, name="aug_zoom")(h)
+        h = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 3, name="aug_shift")(h)
+    h = layers.Rescaling(1.0 / 255, name="scale")(h)
+    h = layers.Conv2D(widths[0], 5, strides=2, padding="same", use_bias=False, name="stem")(h)
+    h = layers.ReLU()(layers.BatchNormalization()(h))
+    h = layers.MaxPooling2D(2)(h)
+    for i, w in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        y = layers.Conv2D(w, 3, strides=stride, padding="same", use_bias=False)(h)
+        y = layers.ReLU()(layers.BatchNormalization()(y))
+        y = layers.Conv2D(w, 3, padding="same", use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        if stride != 1 or h.shape[-1] != w:
+            h = layers.BatchNormalization()(layers.Conv2D(w, 1, strides=stride, use_bias=False)(h))
+        h = layers.ReLU(name="last_conv" if i == len(widths) - 1 else None)(layers.Add()([h, y]))
+    h = layers.GlobalAveragePooling2D()(h)
+    h = layers.Dropout(0.3)(h)
+    return keras.Model(inp, layers.Dense(num_classes, activation="softmax", name="out")(h), name=name)
+
+
+def majority_accuracy(y_train, y_test) -> float:
+    """Accuracy of always predicting the training part's majority class on the test part."""
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    return float(np.mean(y_test == np.bincount(y_train, minlength=2).argmax()))
+
+
+def fit_unit(runs, name: str, x, y, tr, va, te, *, model: str, P: dict, seed: int, epochs: int | None = None):
+    """Train one model (``"plain"``: the paper's CNN; ``"resnet"``: :func:`build_small_resnet` with
+    augmentation) on ``x[tr]`` as a run unit: Adam, best epoch by validation loss restored (early
+    stop after ``P['patience']`` epochs without a better validation loss), resumable. Returns the
+    test metrics (:data:`SCALARS`), the history, ``best_epoch``, the majority-class accuracy and
+    the test probabilities; the weights are kept in the unit (``model.weights.h5``), or ``None``
+    when the budget is spent."""
+    epochs = epochs or (P["epochs"] if model == "plain" else P["resnet_epochs"])
+    settings = dict(model=model, input_size=P["input_size"], filters=P["filters"], dense=P["dense"],
+                    dropout=P["dropout"], epochs=epochs, batch_size=P["batch_size"], lr=P["learning_rate"],
+                    patience=P["patience"], v=2)
+
+    def work(unit):
+        train.set_seed(seed, deterministic=None)
+        m = make_model(model, P, seed)
+        m.compile(optimizer=keras.optimizers.Adam(P["learning_rate"]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        stop = keras.callbacks.EarlyStopping("val_loss", patience=P["patience"])
+        hist = train.fit(m, x[tr], y[tr], epochs=epochs, batch_size=P["batch_size"], validation_data=(x[va], y[va]),
+                         callbacks=[stop], desc=name, checkpoint_dir=unit.checkpoint, seed=seed, restore_best="val_loss")
+        m.save_weights(unit.path("model.weights.h5"))
+        r = evaluate(m, x[te], y[te])
+        return {**{k: r[k] for k in SCALARS}, "best_epoch": int(np.argmin(hist["val_loss"])) + 1,
+                "majority accuracy": majority_accuracy(y[tr], y[te]), "proba": r["proba"], "hist": hist}
+
+    return runs.run(name, work, settings=settings, data=(x[tr], y[tr], x[va], x[te]), seed=seed)
+
+
+def make_model(model: str, P: dict, seed: int) -> keras.Model:
+    shape = (P["input_size"], P["input_size"], 1)
+    if model == "plain":
+        return build_plain_cnn(shape, 2, tuple(P["filters"]), P["dense"], P["dropout"])
+    if model == "resnet":
+        return build_small_resnet(shape, 2, seed=seed)
+    raise ValueError(f"model must be 'plain' or 'resnet', got {model!r}")
+
+
+def load_unit_model(runs, name: str, x, y, tr, va, te, *, model: str, P: dict, seed: int, epochs: int | None = None):
+    """The trained weights of a finished :func:`fit_unit` (for Grad-CAM), or ``None``."""
+    epochs = epochs or (P["epochs"] if model == "plain" else P["resnet_epochs"])
+    settings = dict(model=model, input_size=P["input_size"], filters=P["filters"], dense=P["dense"],
+                    dropout=P["dropout"], epochs=epochs, batch_size=P["batch_size"], lr=P["learning_rate"],
+                    patience=P["patience"], v=2)
+    unit = runs.unit(name, settings, (x[tr], y[tr], x[va], x[te]), seed)
+    if not (unit.dir / "model.weights.h5").is_file():
+        return None
+    m = make_model(model, P, seed)
+    m.load_weights(unit.dir / "model.weights.h5")
+    return m
+
+
+def seed_table(results: dict) -> pd.DataFrame:
+    """``{(model, seed): fit_unit result}`` -> one row per run and a ``mean ± sd`` row per model."""
+    rows = {k: {m: r[m] for m in ("accuracy", "kappa", "AUC", "sensitivity", "specificity", "majority accuracy",
+                                  "best_epoch", "n")} for k, r in results.items() if r is not None}
+    df = pd.DataFrame(rows).T
+    if df.empty:
+        return df
+    df.index.names = ["model", "seed"]
+    out = []
+    for model, sub in df.groupby(level=0, sort=False):
+        out.append(sub)
+        agg = {c: (f"{sub[c].astype(float).mean():.4f} ± {sub[c].astype(float).std(ddof=1):.4f}" if len(sub) > 1
+                   else f"{float(sub[c].iloc[0]):.4f}") for c in sub.columns}
+        out.append(pd.DataFrame([agg], index=pd.MultiIndex.from_tuples([(model, f"mean ± sd (n={len(sub)})")])))
+    return pd.concat(out)
