@@ -67,7 +67,7 @@ def test_html_has_no_log_lines_and_the_log_keeps_them(run04):
     for page in (run04 / "html" / f"{NAME}.html", run04 / "html" / f"{NAME}.full.html"):
         text = browser.visible_text(page.read_text())
         assert browser.log_lines(text) == [], page
-        assert "k-NN on the random initial kernels" in text  # the notebook's own print stays
+        assert "Fitness rise of the random-start runs" in text  # the notebook's own print stays
     view = (run04 / "html" / f"{NAME}.html").read_text()
     assert view.count('<details class="imgclf-code">') >= 10 and "bookkeeping code" in view
     assert "Table 2 of the paper vs ours" in view and "rgba(178,24,43" in view  # coloured deltas
@@ -90,7 +90,8 @@ def test_pages_in_headless_chromium_show_every_figure_no_logs_and_links_resolve(
     idx = browser.check_index(run04 / "index.html")
     assert idx["broken"] == [] and idx["problems"] == []
     assert f"html/{NAME}.html" in idx["links"] and f"{NAME}/last-smoke/figures/fitness_finetune.png" in idx["links"]
-    assert idx["images"] == len(res["figures"])  # thumbnails
+    thumbs = [link for link in idx["links"] if link.startswith(f"{NAME}/last-smoke/figures/")]
+    assert len(set(thumbs)) == len(res["figures"])  # thumbnails (published runs of other notebooks may add theirs)
     shot = browser.screenshot(run04 / "index.html", run04 / "screenshots" / "index.png", height=900)
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000
     rc = subprocess.run([str(REPO / "run_all.sh"), "check"], cwd=REPO, capture_output=True, text=True, timeout=600,
