@@ -252,3 +252,9 @@ def test_render_writes_a_report_view_with_folded_code_and_a_full_view(tmp_path):
     assert v.count('<details class="imgclf-code">') == 2 and "bookkeeping code" in v
     assert 'href="07_demo.full.html"' in v and "SOURCE_MARKER" in f and "imgclf-code" not in f
     assert "NodeDef" not in path.read_text()  # the executed notebook is cleaned too
+
+
+def test_index_deltas_use_the_mean_of_a_mean_sd_cell():
+    assert index._fmt_delta(0.9285, "0.9679 ± 0.0036 (n=2)")[0] == "+0.0394"
+    assert index._fmt_delta(0.9839, "0.9703 (n=1)")[0] == "-0.0136"
+    assert index._fmt_delta("MURA: 0.386", "0.45 ± 0.1 (n=3)")[0] == "–"  # no number on the paper side

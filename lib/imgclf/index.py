@@ -133,9 +133,15 @@ def shown_run(name: str, profile: str, reports: Path = REPORTS, results: Path = 
     return {}, None, ""
 
 
+_MEAN_SD = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(?:±|\(n=)")
+
+
 def _num(v) -> float | None:
+    """A number, or the mean of a ``"0.9679 ± 0.0036 (n=2)"`` / ``"0.97 (n=1)"`` cell; else None."""
     if isinstance(v, bool) or v is None:
         return None
+    if isinstance(v, str) and (m := _MEAN_SD.match(v)):
+        v = m.group(1)
     try:
         f = float(v)
     except (TypeError, ValueError):
