@@ -192,11 +192,9 @@ def check_all(reports: Path = REPORTS, docs: Path | None = None, screenshots: bo
 
 
 def main(argv: list[str]) -> int:
-    reports = REPORTS
-    if "--reports" in argv:
-        i = argv.index("--reports")
-        reports = Path(argv[i + 1]).resolve()
-        argv = argv[:i] + argv[i + 2:]
+    from .index import reports_option
+
+    reports, argv = reports_option(argv, REPORTS)
     docs = DOCS if "--docs" in argv else None
     try:
         rows = check_all(reports, docs)

@@ -451,12 +451,16 @@ def update_readme(path: Path = README, results: Path = RESULTS) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+def reports_option(argv: list[str], default: Path) -> tuple[Path, list[str]]:
+    """``--reports DIR`` taken out of ``argv`` (the command lines of index and browser)."""
+    if "--reports" not in argv:
+        return default, argv
+    i = argv.index("--reports")
+    return Path(argv[i + 1]).resolve(), argv[:i] + argv[i + 2:]
+
+
 def main(argv: list[str]) -> int:
-    reports = REPORTS
-    if "--reports" in argv:
-        i = argv.index("--reports")
-        reports = Path(argv[i + 1]).resolve()
-        argv = argv[:i] + argv[i + 2:]
+    reports, argv = reports_option(argv, REPORTS)
     if argv[:1] == ["status"] and len(argv) >= 5:
         record_status(argv[1], argv[2], float(argv[3]), argv[4], argv[5] if len(argv) > 5 else None, reports=reports)
         return 0

@@ -99,6 +99,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "run"
 
 
+class TrainingClock(keras.callbacks.Callback):
+    """Seconds of the training phase of each epoch (up to validation), kept in a JSON-lines file
+    beside the checkpoint when one is given, so that a resumed run still has every epoch's."""
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path, self.seconds = path, []
+        if path is not None and Path(path).is_file():
+            self.seconds = [float(v) for v in Path(path).read_text().split()]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0, self.done, self.epoch = time.perf_counter(), False, epoch
+
+    def on_test_begin(self, logs=None):
+        if not self.done:
+            self.done = True
+            self.seconds = self.seconds[: self.epoch] + [time.perf_counter() - self.t0]
+            if self.path is not None:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.path).write_text("\n".join(map(str, self.seconds)) + "\n")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_test_begin()
+
+
 class EpochSeed(keras.callbacks.Callback):
     """Reseed every random layer (dropout, noise) at the start of each epoch from ``(seed, epoch)``,
     so that an epoch's randomness does not depend on how many epochs ran before in this process

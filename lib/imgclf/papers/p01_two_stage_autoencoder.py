@@ -836,14 +836,14 @@ def objection_answers(rec: pd.DataFrame, perceptron: pd.DataFrame | None, ablati
                      + (" (the baseline wins)" if best_b and b[ds].max() > a[ds].max() else ""))
     ep = rec[rec["table"] == "autoencoder"].groupby(["data set", "model"])["accuracy"].mean()
     out["2 (faces AE training, baselines)"] = (
-        f"AEs now stop early on a validation part (mean epochs run: "
+        "AEs now stop early on a validation part (mean epochs run: "
         + ", ".join(f"{d} {m.split()[0]} {v:.0f}" for (d, m), v in ep.items()) + "). " + "; ".join(parts) + ".")
     out["3 (denoising)"] = (
         f"Fresh noise per batch. faces DNN at 50 % noise: DAE 20 % {ms('Table 2', 'faces', 'DNN', 50)[0]}, "
         f"median filter + AE {ms('Table 2 controls', 'faces', 'median filter 3x3 + AE + DNN', 50)[0]}, "
         f"AE without denoising {ms('Table 2 controls', 'faces', 'AE (not denoising) + DNN', 50)[0]}, "
         f"DAE over 0-{P['range_noise_max']:.0%} (variant) "
-        f"{ms('Table 2 controls', 'faces', f'DAE over 0-' + format(P['range_noise_max'], '.0%') + ' noise + DNN (variant)', 50)[0]}"
+        f"{ms('Table 2 controls', 'faces', 'DAE over 0-' + format(P['range_noise_max'], '.0%') + ' noise + DNN (variant)', 50)[0]}"
         f" (paper 0.9583); MNIST DNN at 30 %: {ms('Table 2', 'MNIST', 'DNN', 30)[0]} (paper 0.6443).")
     if perceptron is not None:
         col = perceptron["MNIST test accuracy"]

@@ -137,25 +137,6 @@ class _Progress(train.Progress):
         super().on_epoch_end(epoch, main_head_history(logs or {}))
 
 
-class TrainingClock(keras.callbacks.Callback):
-    """Seconds spent in the training phase of each epoch (up to validation), for images/s."""
-
-    def __init__(self):
-        super().__init__()
-        self.train_seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0, self.done = time.perf_counter(), False
-
-    def on_test_begin(self, logs=None):
-        if not self.done:
-            self.train_seconds.append(time.perf_counter() - self.t0)
-            self.done = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.on_test_begin()
-
-
 # ------------------------------------------------------------------------------------------
 # One run = one cell of Table I
 # ------------------------------------------------------------------------------------------
@@ -235,7 +216,7 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
     ds_train = dataset(x_train, y_train, batch_size, shuffle=True, seed=seed, outputs=outputs)
     ds_val = dataset(x_test, y_test, max(batch_size, 256), outputs=outputs)
     desc = f"{ARCH_NAMES[arch]} {OPTIMIZER_NAMES[optimizer]} lr={learning_rate:g}"
-    meter = TrainingClock()
+    meter = train.TrainingClock()
     t0 = time.perf_counter()
     if checkpoint_dir is None:
         progress = _Progress(epochs, desc)
@@ -259,13 +240,13 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
     acc = float(np.mean(y_pred == np.asarray(y_test)))
     nan_loss = any(not math.isfinite(v) for v in history.get("loss", [])) or not finite
     status = "diverged (NaN loss)" if nan_loss else ("at chance" if acc <= CHANCE_ACCURACY else "ok")
-    steady = meter.train_seconds[1:] or meter.train_seconds
+    steady = meter.seconds[1:] or meter.seconds
     out = dict(
         arch=arch, optimizer=optimizer, learning_rate=learning_rate, history=history, accuracy=acc, y_pred=y_pred,
         report=skm.classification_report(y_test, y_pred, digits=4, output_dict=True, zero_division=0),
         confusion=skm.confusion_matrix(y_test, y_pred, labels=np.arange(10)),
         params=predictor.count_params(), trainable=param_counts(predictor)[0], train_params=model.count_params(),
-        seconds=seconds, train_seconds=float(sum(meter.train_seconds)),
+        seconds=seconds, train_seconds=float(sum(meter.seconds)),
         images_per_s=float(len(y_train) / np.median(steady)) if steady else float("nan"),
         epochs_run=len(history.get("loss", [])), status=status, diverged=status != "ok",
     )

@@ -120,33 +120,8 @@ def best_epoch_row(h: dict, batch_size: int, n_train: int) -> dict:
             "epoch step ms": 1000 * float(np.median(h["epoch_time"])) / steps}
 
 
-class TrainingClock(keras.callbacks.Callback):
-    """Seconds of the training phase of each epoch (up to validation), kept in a JSON-lines file
-    beside the checkpoint when one is given, so that a resumed run still has every epoch's."""
-
-    def __init__(self, path=None):
-        super().__init__()
-        self.path, self.seconds = path, []
-        if path is not None and Path(path).is_file():
-            self.seconds = [float(v) for v in Path(path).read_text().split()]
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0, self.done, self.epoch = time.perf_counter(), False, epoch
-
-    def on_test_begin(self, logs=None):
-        if not self.done:
-            self.done = True
-            self.seconds = self.seconds[: self.epoch] + [time.perf_counter() - self.t0]
-            if self.path is not None:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                Path(self.path).write_text("\n".join(map(str, self.seconds)) + "\n")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.on_test_begin()
-
-
 def _fit(model, x, y, *, epochs, batch_size, validation_data, callbacks, desc, checkpoint_dir, seed) -> dict:
-    clock = TrainingClock(None if checkpoint_dir is None else Path(checkpoint_dir) / "train_seconds.txt")
+    clock = train.TrainingClock(None if checkpoint_dir is None else Path(checkpoint_dir) / "train_seconds.txt")
     h = train.fit(model, x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                   callbacks=[*callbacks, clock], desc=desc, checkpoint_dir=checkpoint_dir, seed=seed)
     h["train_seconds"] = clock.seconds[: len(h["epoch_time"])]
