@@ -1,23 +1,29 @@
-"""Paths and parameter resolution.
+"""Paths, and the typed config every paper is run with.
 
-A notebook's ``parameters`` cell names a *profile* (``smoke``: a 2-core CPU in minutes; ``paper``:
-the paper's scale) and may override any single setting. The profiles themselves live with each
-paper (``imgclf.papers.pNN_*.PROFILES``); :func:`resolve` merges a profile with the overrides and
-checks every value (type, sign, range, choices, lengths), so a bad parameter stops the notebook
-before any work, with a message that names it.
+Each paper's settings are one frozen dataclass, ``imgclf.papers.pNN_<name>.config.Config``: its
+defaults are the paper's settings, and its ``PROFILES`` are short diffs from them (``smoke``: a
+2-core CPU in minutes, plus any named profile a paper adds), as big_vision's configs and nanoGPT's
+override files do. A notebook's ``parameters`` cell names a profile and may set any field;
+:func:`make` applies the profile, then the parameters, and checks every value (type, sign, range,
+choices, lengths, files, and the paper's cross-field checks), so a bad parameter stops the notebook
+before any work, with a message that names it. The config object is then passed whole.
+
+Fields whose metadata says ``key=False`` (:data:`NOT_A_KEY`) change no computed result (how many
+images a figure shows, where reports go, the time budget): run units do not depend on them.
 
 Paths: the data directory is the ``data_dir`` parameter when given, else the ``IMGCLF_DATA``
-environment variable, else ``data/`` at the top of the repository. This module is the only place
+environment variable, else ``data/`` in the working directory. This module is the only place
 that reads the environment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any
@@ -139,24 +145,48 @@ def _apply_rule(name: str, value: Any, rule) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Profiles and resolution
+# The config: one frozen dataclass per paper, profiles as diffs, every value checked
 # --------------------------------------------------------------------------------------------
-def paper_module(notebook: str) -> ModuleType:
-    """The paper module of a notebook: ``imgclf.papers.p<notebook>``."""
-    if notebook not in NOTEBOOKS:
-        raise KeyError(f"no paper module for notebook {notebook!r}; known: {list(NOTEBOOKS)}")
-    return importlib.import_module(f"imgclf.papers.p{notebook}")
+NOT_A_KEY = {"key": False}
+"""Field metadata of a setting that changes no computed result (run units ignore it)."""
 
 
-def profiles(notebook: str) -> Mapping[str, Mapping[str, Any]]:
-    """The profiles of one notebook (read-only)."""
-    profs = paper_module(notebook).PROFILES
-    return MappingProxyType({k: MappingProxyType(v) for k, v in profs.items()})
+def not_a_key(default: Any) -> Any:
+    """``dataclasses.field(default=..., metadata=NOT_A_KEY)``: a setting run units do not depend on."""
+    return field(default=default, metadata=NOT_A_KEY)
 
 
-def check_profile(profile: Any) -> str:
-    if profile not in PROFILE_NAMES:
-        raise ParameterError(f"parameter 'profile' must be one of {list(PROFILE_NAMES)}, got {profile!r}")
+@dataclass(frozen=True)
+class Common:
+    """The settings every notebook has. A paper's ``Config`` subclasses this and adds its own."""
+
+    profile: str = not_a_key("paper")
+    seed: int = 0  # seeds every split, subset, initialisation and noise draw
+    data_dir: str | None = not_a_key(None)  # None: $IMGCLF_DATA, else data/ (see data_dir())
+    reports_root: str | None = not_a_key(None)  # None: reports/ beside the notebooks
+    budget_minutes: float | None = not_a_key(None)  # start no new run unit after this many minutes
+    reuse_runs: bool | str = not_a_key(True)  # False: recompute every unit; "any-code": keep old-code units
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, for ``results.json`` and the report's settings table."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def check(self) -> None:
+        """Checks across fields (a paper overrides this; raise :class:`ParameterError`)."""
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def key_fields(cfg: Any) -> dict[str, Any]:
+    """The fields of ``cfg`` that run units depend on (all but the :data:`NOT_A_KEY` ones)."""
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.metadata.get("key", True)}
+
+
+def check_profile(profile: Any, profiles: Mapping[str, Any] | Sequence[str] = PROFILE_NAMES) -> str:
+    if profile not in profiles:
+        raise ParameterError(f"parameter 'profile' must be one of {list(profiles)}, got {profile!r}")
     return profile
 
 
@@ -164,6 +194,19 @@ def check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ParameterError(f"parameter 'seed' must be a non-negative integer, got {seed!r}")
     return seed
+
+
+def _check_budget(value: Any) -> float | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not value > 0 or value == float("inf")):
+        raise ParameterError(f"parameter 'budget_minutes' must be None or a positive number of minutes, got {value!r}")
+    return value
+
+
+def _check_reuse(value: Any) -> bool | str:
+    if value not in (True, False, "any-code") or (not isinstance(value, bool) and value != "any-code"):
+        raise ParameterError(f"parameter 'reuse_runs' must be true, false or 'any-code', got {value!r}")
+    return value
 
 
 def _check_like(name: str, value: Any, default: Any) -> Any:
@@ -193,38 +236,86 @@ def _check_like(name: str, value: Any, default: Any) -> Any:
     if isinstance(default, Sequence):
         if isinstance(value, str) or not isinstance(value, Sequence) or len(value) == 0:
             raise ParameterError(f"parameter {name!r} must be a non-empty list, got {value!r}")
-        return [_check_like(f"{name}[{i}]", v, default[0]) for i, v in enumerate(value)]
+        return tuple(_check_like(f"{name}[{i}]", v, default[0]) for i, v in enumerate(value))
+    return value
+
+
+def _frozen(value: Any) -> Any:
+    """Lists (from YAML or a profile) as tuples, so a config stays immutable and hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
     return value
 
 
 def check_values(values: Mapping[str, Any], rules: Mapping[str, Any]) -> None:
-    """Apply ``rules`` (name -> :class:`Range` / :class:`OneOf` / :class:`Length`) to ``values``."""
+    """Apply ``rules`` (name -> :class:`Range` / :class:`OneOf` / :class:`Length` / :class:`File`)."""
     for name, rule in rules.items():
         if name in values and values[name] is not None:
             _apply_rule(name, values[name], rule)
 
 
-def resolve(notebook: str, profile: str, seed: int = 0, **overrides: Any) -> dict[str, Any]:
-    """Merge a notebook's profile with its overrides and validate every value.
+def make(paper_config: ModuleType, profile: str = "paper", seed: int = 0, **overrides: Any):
+    """The config of one run: ``paper_config.Config()`` (the paper's settings), the profile's diff
+    ``paper_config.PROFILES[profile]``, then ``overrides`` (``None``: keep the profile's value).
 
-    ``overrides`` left at ``None`` take the profile's value. Every value, the profile's own
-    included, is then checked against the paper module's ``RULES``. Returns a plain dict with
-    ``profile`` and ``seed`` included. Raises :class:`ParameterError` naming the parameter.
+    Every value, the profile's own included, is checked: type and sign against the field's value,
+    then ``paper_config.RULES``, then ``Config.check()`` across fields. Raises
+    :class:`ParameterError` naming the parameter.
     """
-    check_profile(profile)
+    profiles_ = paper_config.PROFILES
+    check_profile(profile, profiles_)
     check_seed(seed)
-    paper = paper_module(notebook)
-    base = dict(paper.PROFILES[profile])
+    Config = paper_config.Config
+    names = set(field_names(Config))
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ParameterError(f"parameter(s) {unknown} are not settings of {Config.__module__}.Config; "
+                             f"its settings: {sorted(names)}")
+    base = Config()
+    values = {k: _frozen(v) for k, v in profiles_[profile].items()}
     for name, value in overrides.items():
-        if name not in base:
-            raise ParameterError(
-                f"parameter {name!r} is not a setting of {notebook}; settings: {sorted(base)}"
-            )
-        if value is not None:
-            base[name] = _check_like(name, value, base[name])
-    check_values(base, getattr(paper, "RULES", {}))
-    base.update(profile=profile, seed=seed)
-    return base
+        if value is None:
+            continue
+        if name == "budget_minutes":
+            value = _check_budget(value)
+        elif name == "reuse_runs":
+            value = _check_reuse(value)
+        else:
+            value = _check_like(name, value, values.get(name, getattr(base, name)))
+        values[name] = _frozen(value)
+    values.update(profile=profile, seed=seed)
+    cfg = dataclasses.replace(base, **values)
+    check_values(cfg.as_dict(), getattr(paper_config, "RULES", {}))
+    cfg.check()
+    return cfg
+
+
+def resolve(notebook: str, profile: str, seed: int = 0, **overrides: Any):
+    """:func:`make` for a notebook by name (``"02_fracture_cnn"``)."""
+    return make(paper_module(notebook).config, profile, seed, **overrides)
+
+
+def paper_module(notebook: str) -> ModuleType:
+    """The paper package of a notebook: ``imgclf.papers.p<notebook>``."""
+    if notebook not in NOTEBOOKS:
+        raise KeyError(f"no paper package for notebook {notebook!r}; known: {list(NOTEBOOKS)}")
+    return importlib.import_module(f"imgclf.papers.p{notebook}")
+
+
+@dataclass(frozen=True)
+class File:
+    """A path to an existing file (``None`` allowed); ``allowed`` names words that are not paths
+    (``"imagenet"``)."""
+
+    allowed: tuple = ()
+
+    def check(self, name: str, v: Any) -> None:
+        if v in self.allowed:
+            return
+        if not isinstance(v, (str, os.PathLike)):
+            raise ParameterError(f"parameter {name!r} must be a file path or None, got {v!r}")
+        if not Path(v).expanduser().is_file():
+            raise ParameterError(f"parameter {name!r}: no such file {str(Path(v).expanduser())!r}")
 
 
 def existing_file_or_none(name: str, value: Any) -> str | None:

@@ -140,6 +140,8 @@ def _num(v) -> float | None:
     """A number, or the mean of a ``"0.9679 ± 0.0036 (n=2)"`` / ``"0.97 (n=1)"`` cell; else None."""
     if isinstance(v, bool) or v is None:
         return None
+    if isinstance(v, dict) and "mean" in v:  # a stats.Summary stored as numbers
+        v = v["mean"]
     if isinstance(v, str) and (m := _MEAN_SD.match(v)):
         v = m.group(1)
     try:

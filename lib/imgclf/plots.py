@@ -16,7 +16,7 @@ sns.set_theme(context="notebook", style="whitegrid")
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically (a killed run leaves no half file)."""
-    from .reports import atomic_write
+    from .files import atomic_write
 
     return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight",
                                                     metadata={"Software": None}))

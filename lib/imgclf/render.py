@@ -114,7 +114,7 @@ def render(executed: str | Path, html_dir: str | Path) -> tuple[Path, Path, int]
     import nbformat
     from nbconvert import HTMLExporter
 
-    from .reports import atomic_write_text
+    from .files import atomic_write_text
 
     executed, html_dir = Path(executed), Path(html_dir)
     name = executed.stem

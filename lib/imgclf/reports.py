@@ -37,31 +37,8 @@ import numpy as np
 import pandas as pd
 
 from . import config, plots
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Write ``path`` through a temporary sibling file and a rename, so that a reader (or a run
-    killed mid-write) sees the old file or the new one, never half of one. The file gets the
-    usual permissions (0666 less the umask), not the 0600 of ``mkstemp``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """:func:`atomic_write` of a UTF-8 text."""
-    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+from .files import atomic_write, atomic_write_text  # noqa: F401  (re-exported)
+from .files import jsonable as _jsonable
 
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -272,22 +249,24 @@ def styled_comparison(df: pd.DataFrame, caption: str = ""):
     return sty.set_caption(f"{cap}<small>{key}</small>").set_table_attributes('class="imgclf-comparison"')
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating, float)):
-        return None if not math.isfinite(float(x)) else float(x)
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, Path):
-        return str(x)
-    return x
+def expand_summaries(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Columns holding :class:`imgclf.stats.Summary` cells as numbers: the mean in the column
+    itself, ``<column> sd`` and ``<column> n`` beside it. Returns ``(numbers, shown)``; ``shown``
+    has the "mean ± sd (n)" text for display (``None`` when there was no summary cell)."""
+    from .stats import Summary
+
+    cols = [c for c in df.columns if df[c].map(lambda v: isinstance(v, Summary)).any()]
+    if not cols:
+        return df, None
+    out, shown = df.copy(), df.copy()
+    for c in cols:
+        cells = df[c]
+        pos = list(out.columns).index(c)
+        out[c] = [v.mean if isinstance(v, Summary) else v for v in cells]
+        out.insert(pos + 1, f"{c} sd", [v.sd if isinstance(v, Summary) and v.n > 1 else None for v in cells])
+        out.insert(pos + 2, f"{c} n", [v.n if isinstance(v, Summary) else None for v in cells])
+        shown[c] = [v.text() if isinstance(v, Summary) else v for v in cells]
+    return out, shown
 
 
 class Report:
@@ -371,25 +350,58 @@ class Report:
         """A paper-vs-ours table (columns include ``paper`` and ``ours``): CSV plus results.json,
         with an ``ours - paper`` column added when missing (:func:`with_delta`).
 
-        In a notebook the table is displayed once, its delta column coloured by sign and size
-        (:func:`styled_comparison`); the notebook need not display the returned frame again.
+        Cells may hold :class:`imgclf.stats.Summary` values (mean ± sd over seeds): the CSV and
+        ``results.json`` keep their numbers (``<column>`` the mean, ``<column> sd``, ``<column> n``),
+        the display shows "mean ± sd (n)". In a notebook the table is displayed once, its delta
+        column coloured; the notebook need not display the returned frame again.
         """
+        df, shown = expand_summaries(df)
         df = with_delta(df)
         self.table(df, name)
         self.results["comparisons"][name] = json.loads(df.reset_index().to_json(orient="records"))
         self.save()
         if _in_kernel():
+            view = with_delta(shown) if shown is not None else df
+            if shown is not None and DELTA in df.columns:
+                view = shown.copy()
+                view.insert(list(view.columns).index("ours") + 1 if "ours" in view.columns else len(view.columns),
+                            DELTA, df[DELTA])
             ref = paper_reference(name)
             cap = caption or (f"{ref} of the paper vs ours" if ref else name.replace("_", " "))
-            _display({"text/html": styled_comparison(df, cap).to_html(), "text/plain": df.to_string()},
+            _display({"text/html": styled_comparison(view, cap).to_html(), "text/plain": view.to_string()},
                      {"imgclf": {"comparison": name}})
         return df
 
-    def headline(self, what: str, paper: Any, ours: Any, note: str = "") -> None:
-        """One line for the index and README: the paper's number beside ours."""
+    def headline(self, what: str, paper: Any, ours: Any, note: str = "", *, comparable: bool = True,
+                 better: str | None = "higher") -> None:
+        """One line for the index and README: the paper's number beside ours.
+
+        ``paper`` is a number from the paper (``None`` when it has none); ``ours`` a number or a
+        :class:`imgclf.stats.Summary` over seeds or folds (stored as mean, sd, n and interval).
+        ``comparable=False`` shows no delta (other data, another task). ``better``: ``"higher"``,
+        ``"lower"`` or ``None`` (no direction): colours the delta better/worse, not up/down.
+        """
         self.results["headline"] = [h for h in self.results["headline"] if h["what"] != what]
-        self.results["headline"].append({"what": what, "paper": paper, "ours": ours, "note": note})
+        self.results["headline"].append({"what": what, "paper": _jsonable(paper), "ours": _jsonable(ours),
+                                         "note": note, "comparable": bool(comparable), "better": better})
         self.save()
+
+    def claim(self, paired: Any, what: str = "", *, higher_is_better: bool = True) -> str:
+        """A conclusion decided by a paired measurement (:class:`imgclf.stats.Paired`): stored in
+        ``results.json`` under ``claims`` as numbers, shown as one line ("A − B = +0.012, 95 % CI
+        [+0.004, +0.020] (n = 3): beats"). Returns the verdict: ``"beats"``, ``"below"`` or ``"tie"``."""
+        verdict = paired.verdict(higher_is_better)
+        rec = {"what": what or f"{paired.a} vs {paired.b}", **paired.as_dict(), "verdict": verdict,
+               "higher_is_better": higher_is_better}
+        self.results.setdefault("claims", [])
+        self.results["claims"] = [c for c in self.results["claims"] if c["what"] != rec["what"]] + [rec]
+        self.save()
+        if _in_kernel():
+            text = paired.text(higher_is_better=higher_is_better)
+            _display({"text/html": f'<p class="imgclf-claim"><b>{html.escape(what + ": ") if what else ""}</b>'
+                                   f'{html.escape(text)}</p>', "text/plain": (what + ": " if what else "") + text},
+                     {"imgclf": {"claim": rec["what"]}})
+        return verdict
 
     def metric(self, name: str, value: Any) -> None:
         self.results["metrics"][name] = value

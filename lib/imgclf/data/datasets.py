@@ -251,7 +251,7 @@ def load_faces(
     if raw.shape != (400, 4096):
         raise DataIntegrityError(f"{mat}: faces array {raw.shape}, expected (4096, 400) before transposing")
     images, target = _check_faces(*_faces_from_uint8(raw), mat)
-    from ..reports import atomic_write
+    from ..files import atomic_write
 
     atomic_write(directory / FACES_TARGET_NPY, lambda f: np.save(f, target, allow_pickle=False))
     atomic_write(directory / FACES_NPY, lambda f: np.save(f, images, allow_pickle=False))
@@ -562,7 +562,7 @@ def load_flower_photos(
     """
     import tarfile
 
-    from ..reports import atomic_write
+    from ..files import atomic_write
 
     directory = config.data_dir(data_dir) / "flower_photos"
     archive = directory / "flower_photos.tgz"

@@ -98,7 +98,7 @@ def load_images(files, size: int, channels: int = 1, cache_dir: str | os.PathLik
     for i, f in enumerate(files):
         out[i] = read_image(f, size, channels)
     if cache is not None:
-        from ..reports import atomic_write
+        from ..files import atomic_write
 
         atomic_write(cache, lambda f: np.save(f, out, allow_pickle=False))
     return out
