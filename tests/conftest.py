@@ -34,3 +34,14 @@ def write_idx(path: Path, arr: np.ndarray) -> Path:
     with gzip.open(path, "wb") as f:
         f.write(header + arr.tobytes())
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under a Keras backend other than TensorFlow, only the tests marked ``portable`` run."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"needs the TensorFlow backend (KERAS_BACKEND={backend}); not marked portable")
+    for item in items:
+        if "portable" not in item.keywords:
+            item.add_marker(skip)

@@ -14,47 +14,25 @@ import keras
 import numpy as np
 from tqdm.std import tqdm
 
+from . import backend
+
 
 def set_seed(seed: int, deterministic: bool | None = True) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras (the one seeding call of the library).
-
-    ``deterministic=True`` also turns on TensorFlow's op determinism (same numbers on CPU);
-    ``None`` leaves it as it is (for seeding again inside a run that has decided already).
-    """
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.get_logger().setLevel("ERROR")  # retracing notices are noise in a report
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
+    """Seed Python, NumPy, the Keras backend (the one seeding call of the library); see
+    :func:`imgclf.backend.set_seed` for what ``deterministic`` asks of each backend."""
+    backend.set_seed(seed, deterministic)
 
 
 def strategy(device_type: str = "GPU"):
-    """The distribution strategy for training: ``MirroredStrategy`` over every visible device of
-    ``device_type`` when there are several (one replica per GPU, gradients all-reduced), else
-    TensorFlow's default strategy. Build and compile the model inside ``strategy().scope()``;
-    ``model.fit`` then splits each batch across the replicas (keep the global batch size).
-
-    ``device_type="CPU"`` exists for tests: two logical CPUs
-    (``tf.config.set_logical_device_configuration``) stand in for two GPUs. Past one machine,
-    ``tf.distribute.MultiWorkerMirroredStrategy`` with a ``TF_CONFIG`` per worker is the way (README).
-    """
-    import tensorflow as tf
-
-    devices = tf.config.list_logical_devices(device_type)
-    if len(devices) > 1:
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    return tf.distribute.get_strategy()
+    """The data-parallel set-up per backend (:func:`imgclf.backend.strategy`): TensorFlow's
+    ``MirroredStrategy`` or JAX's ``keras.distribution.DataParallel`` over several devices. Build
+    and compile the model inside ``strategy().scope()``; past one machine see the README."""
+    return backend.strategy(device_type)
 
 
 def use_mixed_precision(enable: bool | None = None) -> bool:
-    """Turn on ``mixed_float16`` when asked, or (``None``) when a GPU is present. Returns the state."""
-    import tensorflow as tf
-
-    if enable is None:
-        enable = bool(tf.config.list_physical_devices("GPU"))
-    keras.mixed_precision.set_global_policy("mixed_float16" if enable else "float32")
-    return enable
+    """``mixed_float16`` when asked, or (``None``) when a GPU is present. Returns the state."""
+    return backend.use_mixed_precision(enable)
 
 
 class Progress(keras.callbacks.Callback):
@@ -223,9 +201,16 @@ class _StopWhenBudgetSpent(keras.callbacks.Callback):
 
 
 def epoch_pure_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
-    """A ``tf.data`` stream of epochs ``first_epoch .. epochs-1``, each shuffled by a permutation that
+    """The batches of epochs ``first_epoch .. epochs-1``, each epoch shuffled by a permutation that
     is a pure function of ``(seed, epoch)``: epoch 7 gets the same batches whether or not the run
-    was interrupted before it. ``x`` and ``y`` may be arrays or lists of arrays."""
+    was interrupted before it. ``x`` and ``y`` may be arrays or lists of arrays.
+
+    On TensorFlow a ``tf.data`` stream (stateless shuffle); on the other backends a
+    :class:`EpochBatches` ``PyDataset`` over the NumPy arrays (NumPy's permutation of
+    ``(seed, epoch)``): each backend is reproducible on its own, and the two orders differ.
+    """
+    if not backend.is_tensorflow():
+        return EpochBatches(x, y, batch_size, seed, first_epoch)
     import tensorflow as tf
 
     xs = tf.nest.map_structure(tf.constant, x)
@@ -241,6 +226,37 @@ def epoch_pure_dataset(x, y, batch_size: int, seed: int, first_epoch: int, epoch
 
     ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch).map(take)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """Backend-neutral batches of NumPy arrays; the order of epoch ``e`` is
+    ``np.random.default_rng([seed, e]).permutation(n)``, so it does not depend on earlier epochs.
+    Keras calls :meth:`on_epoch_end` after each epoch, which moves to the next epoch's order."""
+
+    def __init__(self, x, y, batch_size: int, seed: int, first_epoch: int = 0):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.x = [np.asarray(a) for a in tf_nest_flatten(x)]
+        self.y = [np.asarray(a) for a in tf_nest_flatten(y)]
+        self.x_is_list, self.y_is_list = isinstance(x, (list, tuple)), isinstance(y, (list, tuple))
+        self.batch_size, self.seed, self.epoch = int(batch_size), int(seed), int(first_epoch)
+        self.n = len(self.x[0])
+        self._order()
+
+    def _order(self) -> None:
+        self.idx = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __getitem__(self, i: int):
+        take = self.idx[i * self.batch_size : (i + 1) * self.batch_size]
+        xb = [a[take] for a in self.x]
+        yb = [a[take] for a in self.y]
+        return (xb if self.x_is_list else xb[0]), (yb if self.y_is_list else yb[0])
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._order()
 
 
 def fit(
@@ -291,7 +307,7 @@ def fit(
     if restore_best:
         mode = "max" if "acc" in restore_best or "auc" in restore_best.lower() else "min"
         cbs.append(BestWeights(restore_best, mode, None if checkpoint_dir is None else Path(checkpoint_dir) / "best"))
-    if _TENSORBOARD_ROOT is not None:
+    if _TENSORBOARD_ROOT is not None and backend.has_tensorflow():  # Keras writes TensorBoard logs through tf.summary
         cbs.append(keras.callbacks.TensorBoard(str(_TENSORBOARD_ROOT / _slug(desc or model.name)), write_graph=False))
     progress = Progress(epochs, desc, initial=first)
     t0 = time.perf_counter()
@@ -307,7 +323,7 @@ def fit(
         ds = epoch_pure_dataset(x, y, batch_size, seed, first, epochs) if shuffle else None
         if ds is None:
             raise ValueError("fit(checkpoint_dir=...) shuffles by itself; shuffle=False is not supported")
-        hist_dict = model.fit(ds, steps_per_epoch=steps, epochs=epochs, validation_data=validation_data,
+        hist_dict = model.fit(ds, steps_per_epoch=None if isinstance(ds, EpochBatches) else steps, epochs=epochs, validation_data=validation_data,
                               callbacks=[progress, *cbs], verbose=0, shuffle=False).history
     else:
         hist_dict = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
