@@ -10,72 +10,64 @@ import time
 import keras
 import numpy as np
 import pytest
-from imgclf import reports, train
-from imgclf.runs import Runs, fingerprint, unit_key
-
-
-def test_unit_key_is_stable_and_changes_with_settings_data_and_seed():
-    x = np.arange(12.0).reshape(3, 4)
-    k = unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x, 0)
-    assert k == unit_key("ResNet-18 sgd 0.01", {"epochs": 2, "lr": 0.01}, x.copy(), 0)  # order of keys: same
-    assert k.startswith("resnet-18-sgd-0.01-")
-    others = {unit_key("ResNet-18 sgd 0.01", {"lr": 0.001, "epochs": 2}, x, 0),
-              unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x + 1, 0),
-              unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x.astype("float32"), 0),
-              unit_key("ResNet-18 sgd 0.01", {"lr": 0.01, "epochs": 2}, x, 1)}
-    assert k not in others and len(others) == 4
-    assert fingerprint([1, 2]) != fingerprint((1, 2, 3)) and fingerprint({"a": 1}) != fingerprint({"a": 2})
+from imgclf import reports, runs, train
+from imgclf.runs import Runs
 
 
 def test_a_finished_unit_is_reused_and_reuse_false_recomputes(tmp_path):
     calls = []
 
-    def work(unit):
-        calls.append(unit.key)
-        unit.save_arrays(w=np.arange(3))
+    def work(lr):
+        calls.append(lr)
+        runs.current().save_arrays(w=np.arange(3))
         return {"accuracy": np.float32(0.5), "history": np.array([1.0, 2.0])}
 
-    runs = Runs(tmp_path, log=lambda s: None)
-    first = runs.run("a", work, settings={"lr": 1}, seed=0)
-    again = Runs(tmp_path, log=lambda s: None).run("a", work, settings={"lr": 1}, seed=0)
+    first = Runs(tmp_path, log=lambda s: None).cached(work, lr=1)
+    again = Runs(tmp_path, log=lambda s: None).cached(work, lr=1)
     assert first == again == {"accuracy": 0.5, "history": [1.0, 2.0]} and len(calls) == 1
-    assert Runs(tmp_path, log=lambda s: None).unit("a", {"lr": 1}, seed=0).load_arrays()["w"].tolist() == [0, 1, 2]
+    assert Runs(tmp_path, log=lambda s: None).find(work, lr=1).load_arrays()["w"].tolist() == [0, 1, 2]
     fresh = Runs(tmp_path, reuse=False, log=lambda s: None)
-    fresh.run("a", work, settings={"lr": 1}, seed=0)
+    fresh.cached(work, lr=1)
     assert len(calls) == 2 and fresh.summary()["ran"] == 1
 
 
 def test_an_unfinished_unit_is_run_again(tmp_path):
-    runs = Runs(tmp_path, log=lambda s: None)
-    unit = runs.unit("a", {}, seed=0)
-    unit.checkpoint.mkdir(parents=True)  # a unit killed mid-way: checkpoint but no result.json
+    r = Runs(tmp_path, log=lambda s: None)
     seen = []
-    assert runs.run("a", lambda u: seen.append(u.checkpoint.exists()) or 1, settings={}, seed=0) == 1
-    assert seen == [True] and not unit.checkpoint.exists()  # resumed, then its checkpoint cleared
-    assert json.loads((unit.dir / "result.json").read_text())["resumed"] is True
+
+    def work():
+        seen.append(runs.current().checkpoint.exists())
+        return 1
+
+    key = runs.call_key(work, {})
+    (tmp_path / key / "checkpoint").mkdir(parents=True)  # a unit killed mid-way: checkpoint, no result.json
+    assert r.cached(work) == 1
+    assert seen == [True] and not (tmp_path / key / "checkpoint").exists()  # resumed, then its checkpoint cleared
+    assert json.loads((tmp_path / key / "result.json").read_text())["resumed"] is True
 
 
 def test_budget_stops_new_units_and_the_next_run_goes_on(tmp_path):
-    def slow(unit):
-        time.sleep(0.05)
-        return unit.name
+    def slow(n):
+        time.sleep(1.2)
+        return n
 
-    runs = Runs(tmp_path, budget_minutes=0.02 / 60, log=lambda s: None)  # 20 ms
-    out = [runs.run(n, slow, settings={}, seed=0) for n in ("u1", "u2", "u3")]
+    runs.call_key(slow, {"n": "u1"})  # hash the code once, outside the budget
+    r = Runs(tmp_path, budget_minutes=1 / 60, log=lambda s: None)  # 1 s
+    out = [r.cached(slow, name=n, n=n) for n in ("u1", "u2", "u3")]
     assert out == ["u1", None, None]
-    assert runs.summary()["partial"] and runs.status() == "partial: 1 of 3 runs"
-    runs2 = Runs(tmp_path, budget_minutes=0.02 / 60, log=lambda s: None)
-    out2 = [runs2.run(n, slow, settings={}, seed=0) for n in ("u1", "u2", "u3")]
-    assert out2 == ["u1", "u2", None] and runs2.reused == ["u1"] and runs2.ran == ["u2"]
-    runs3 = Runs(tmp_path, log=lambda s: None)
-    assert [runs3.run(n, slow, settings={}, seed=0) for n in ("u1", "u2", "u3")] == ["u1", "u2", "u3"]
-    assert runs3.status() == "complete: 3 of 3 runs (2 reused)"
+    assert r.summary()["partial"] and r.status() == "partial: 1 of 3 runs"
+    r2 = Runs(tmp_path, budget_minutes=1 / 60, log=lambda s: None)
+    out2 = [r2.cached(slow, name=n, n=n) for n in ("u1", "u2", "u3")]
+    assert out2 == ["u1", "u2", None] and r2.reused == ["u1"] and r2.ran == ["u2"]
+    r3 = Runs(tmp_path, log=lambda s: None)
+    assert [r3.cached(slow, name=n, n=n) for n in ("u1", "u2", "u3")] == ["u1", "u2", "u3"]
+    assert r3.status() == "complete: 3 of 3 runs (2 reused)"
 
 
 def test_report_marks_a_budgeted_run_partial(tmp_path):
     rep = reports.Report("nb", {"profile": "smoke", "seed": 0}, root=tmp_path)
     rep.runs = Runs(tmp_path / "runs", budget_minutes=1e-9, log=lambda s: None)
-    rep.runs.run("u", lambda u: 1, settings={}, seed=0)
+    rep.runs.cached(lambda: 1, name="u")
     rep.finish()
     res = json.loads((tmp_path / "nb" / "results.json").read_text())
     assert res["partial"] == {"done": 0, "total": 1} and res["runs"]["skipped"] == ["u"]
@@ -191,19 +183,20 @@ def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp
         def on_epoch_end(self, epoch, logs=None):
             time.sleep(0.3)
 
-    def work(unit, extra=()):
+    def work(slow=False, checkpoint=None):
         m = _model()
-        h = train.fit(m, x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=unit.checkpoint, callbacks=list(extra))
+        ckpt = checkpoint or runs.current().checkpoint
+        h = train.fit(m, x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=ckpt, callbacks=[Slow()] if slow else [])
         return {"w": [w.tolist() for w in m.get_weights()], "loss": h["loss"]}
 
-    runs = Runs(tmp_path, budget_minutes=0.2 / 60, log=lambda s: None)  # spent during the first epochs
-    assert runs.run("u", lambda u: work(u, [Slow()]), settings={}, seed=0) is None
-    assert runs.stopped == ["u"] and runs.summary()["partial"]
-    unit = runs.unit("u", {}, seed=0)
-    done = json.loads((unit.checkpoint / "backup" / "training_metadata.json").read_text())["epoch"]
-    assert 1 <= done < 4 and not (unit.dir / "result.json").exists()
-    resumed = Runs(tmp_path, log=lambda s: None).run("u", work, settings={}, seed=0)
-    straight = work(type(unit)("ref", "ref", tmp_path / "ref"))
+    r = Runs(tmp_path, budget_minutes=0.2 / 60, log=lambda s: None)  # spent during the first epochs
+    assert r.cached(work, name="u", slow=True) is None
+    assert r.stopped == ["u"] and r.summary()["partial"]
+    unit_dir = tmp_path / runs.call_key(work, {"slow": True}, "u")
+    done = json.loads((unit_dir / "checkpoint" / "backup" / "training_metadata.json").read_text())["epoch"]
+    assert 1 <= done < 4 and not (unit_dir / "result.json").exists()
+    resumed = Runs(tmp_path, log=lambda s: None).cached(work, name="u", slow=True)
+    straight = work(checkpoint=tmp_path / "ref")
     assert resumed == straight and len(resumed["loss"]) == 4
 
 
