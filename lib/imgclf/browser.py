@@ -7,14 +7,21 @@ browser built, checks that
 * every figure the run saved is on the page (``<img>`` count == figures in the run's results),
 * no line of library logging or progress output is visible (:func:`imgclf.render.is_noise`),
 * every link and image of the index resolves to a file;
+* no page scrolls sideways at laptop width (1366 px), nor the index at phone width (375 px), and
+  no table is clipped (wider than the box that holds it) nor cut by pandas ("... columns");
 
 and writes a screenshot of each page to ``reports/screenshots/`` (``--docs``: the index also to
 ``docs/index.png``, the picture the README shows). Exits non-zero on any failure.
+
+Widths are measured in the browser: a copy of the page, with a short script added that records
+the page's and each table's widths once it has loaded, is opened at each width and its DOM read
+back (``--dump-dom``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,6 +44,28 @@ def log_lines(text: str) -> list[str]:
     return [l for l in text.splitlines() if l.strip() and (LOG_LINE.search(l) or is_noise(l))]
 
 REPORTS = REPO_ROOT / "reports"
+LAPTOP, PHONE = 1366, 375
+"""The widths a page must fit without scrolling sideways (px)."""
+PAGE = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<profile>[^.]+))?(?P<full>\.full)?\.html$")
+_CUT = re.compile(r"\b\d+ rows × \d+ columns\b")
+
+MEASURE = """<script>
+window.addEventListener('load', function () {
+  var d = document.documentElement, vw = d.clientWidth, r = {viewport: vw, page: d.scrollWidth, clipped: [], wide: []};
+  function label(t) { var c = t.querySelector('caption'); var h = t.querySelector('th, td');
+    return ((c && c.textContent) || (h && h.textContent) || 'table').trim().slice(0, 60); }
+  document.querySelectorAll('table').forEach(function (t) {
+    if (t.getBoundingClientRect().width === 0) return;
+    if (t.getBoundingClientRect().right > vw + 1) r.wide.push(label(t));
+    for (var p = t.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX !== 'visible' && p.scrollWidth > p.clientWidth + 1) {
+        r.clipped.push(label(t) + ' (' + t.scrollWidth + ' px in ' + p.clientWidth + ' px)'); break; }
+    }
+  });
+  var el = document.createElement('pre'); el.id = 'imgclf-measure'; el.textContent = JSON.stringify(r);
+  document.body.appendChild(el);
+});
+</script>"""
 DOCS = REPO_ROOT / "docs"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,6 +108,38 @@ def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400, chr
     return png
 
 
+def measure(page: Path, width: int, chromium: str | None = None) -> dict:
+    """Widths of ``page`` at a ``width`` px wide window: ``viewport``, ``page`` (the document's
+    scroll width: wider than the viewport means sideways scrolling), ``wide`` (tables that reach
+    past the viewport) and ``clipped`` (tables wider than the scrolling box that holds them)."""
+    from bs4 import BeautifulSoup
+
+    text = page.read_text(errors="replace")
+    at = text.rfind("</body>")
+    probe = page.with_name(f".{page.stem}.measure-{os.getpid()}.html")  # beside it: relative links still resolve
+    probe.write_text(text[:at] + MEASURE + text[at:] if at >= 0 else text + MEASURE)
+    try:
+        dom = _chromium(["--dump-dom", f"--window-size={width},900"], probe, chromium)
+    finally:
+        probe.unlink(missing_ok=True)
+    found = BeautifulSoup(dom, "html.parser").find(id="imgclf-measure")
+    if found is None:
+        raise RuntimeError(f"the width probe did not run on {page}")
+    return json.loads(found.get_text())
+
+
+def width_problems(page: Path, widths: tuple[int, ...], chromium: str | None = None) -> list[str]:
+    """Sideways scrolling and clipped tables of ``page`` at each of ``widths``."""
+    problems = []
+    for w in widths:
+        m = measure(page, w, chromium)
+        if m["page"] > m["viewport"] + 1:
+            problems.append(f"scrolls sideways at {w} px ({m['page']} px wide)")
+        if m["clipped"]:
+            problems.append(f"{len(m['clipped'])} clipped tables at {w} px, e.g. {m['clipped'][0]!r}")
+    return problems
+
+
 def visible_text(dom: str) -> str:
     """The text a reader sees: the page without scripts, styles and folded ``<details>`` bodies."""
     from bs4 import BeautifulSoup
@@ -105,6 +166,7 @@ def page_facts(dom: str) -> dict:
         "figure_outputs": len(soup.select(".jp-RenderedImage img")),
         "stderr_blocks": len(soup.select('[data-mime-type="application/vnd.jupyter.stderr"]')),
         "log_lines": log_lines(visible_text(dom)),
+        "cut_tables": _CUT.findall(visible_text(dom)),
         "links": [a.get("href") for a in soup.find_all("a") if a.get("href")]
                  + [i.get("src") for i in soup.find_all("img") if i.get("src")],
     }
@@ -122,43 +184,60 @@ def broken_links(links: list[str], base: Path) -> list[str]:
     return bad
 
 
-def expected_figures(name: str, reports: Path) -> tuple[int | None, str]:
-    """How many figures the page of ``name`` must show, and from where: the figures listed in
-    ``results.json`` when the latest run ended ok; after a failed run, the figure outputs of the
-    executed notebook (what the run displayed before it stopped). ``(None, why)`` when unknown."""
-    latest = max((json.loads(f.read_text()) for f in (reports / "status").glob(f"{name}-*.json")),
-                 key=lambda r: r.get("finished", ""), default=None)
-    res = reports / name / "results.json"
-    if latest is not None and latest.get("status") == "ok" and res.exists():
-        return len(json.loads(res.read_text()).get("figures", [])), "results.json"
-    executed = reports / "executed" / f"{name}.ipynb"
+def _json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def expected_figures(name: str, profile: str, reports: Path) -> tuple[int | None, str]:
+    """How many figures the page of ``name`` at ``profile`` must show, and from where: the
+    figures listed in the results of that profile's last complete run when its latest run ended
+    ok; after a failed run, the figure outputs of the executed notebook (what the run displayed
+    before it stopped). ``(None, why)`` when unknown."""
+    latest = _json(reports / "status" / f"{name}-{profile}.json")
+    res = reports / name / f"last-{profile}" / "results.json"
+    if latest.get("status") == "ok" and res.exists():
+        figures = _json(res).get("figures")
+        return len(figures) if isinstance(figures, list) else 0, "results.json"
+    executed = reports / "executed" / f"{name}.{profile}.ipynb"
     if executed.exists():
-        nb = json.loads(executed.read_text())
+        nb = _json(executed)
         n = sum(1 for c in nb.get("cells", []) for o in c.get("outputs", [])
                 if "figure" in (o.get("metadata", {}).get("imgclf") or {}))
         return n, "executed notebook (failed run)"
     return None, "no status record"
 
 
-def check_report(page: Path, name: str, reports: Path, chromium: str | None = None) -> dict:
-    """Open a report page; compare its images with the figures the run saved."""
+def check_report(page: Path, name: str, profile: str, reports: Path, chromium: str | None = None,
+                 widths: tuple[int, ...] = ()) -> dict:
+    """Open a report page; compare its images with the figures the run saved; no log line
+    visible, no table cut by pandas, none clipped and no sideways scrolling at ``widths``."""
     facts = page_facts(dump_dom(page, chromium))
-    want, source = expected_figures(name, reports)
+    want, source = expected_figures(name, profile, reports)
     facts.update(page=str(page), expected=want, expected_from=source)
     facts["problems"] = []
     if want is not None and facts["images"] != want:
         facts["problems"].append(f"{facts['images']} images on the page, {want} figures saved")
     if facts["log_lines"]:
         facts["problems"].append(f"{len(facts['log_lines'])} log lines visible, e.g. {facts['log_lines'][0][:120]!r}")
+    if facts["cut_tables"]:
+        facts["problems"].append(f"pandas cut {len(facts['cut_tables'])} tables, e.g. {facts['cut_tables'][0]!r}")
+    facts["problems"] += width_problems(page, widths, chromium)
     return facts
 
 
-def check_index(page: Path, chromium: str | None = None) -> dict:
+def check_index(page: Path, chromium: str | None = None, widths: tuple[int, ...] = (LAPTOP, PHONE)) -> dict:
+    """Open the index: every link resolves inside its folder, no log line, and no sideways
+    scrolling nor clipped table at ``widths``."""
     facts = page_facts(dump_dom(page, chromium))
     facts.update(page=str(page), broken=broken_links(facts["links"], page.parent))
     facts["problems"] = [f"{len(facts['broken'])} broken links, e.g. {facts['broken'][0]}"] if facts["broken"] else []
     if facts["log_lines"]:
         facts["problems"].append(f"{len(facts['log_lines'])} log lines visible")
+    facts["problems"] += width_problems(page, widths, chromium)
     return facts
 
 
@@ -170,9 +249,14 @@ def check_all(reports: Path = REPORTS, docs: Path | None = None, screenshots: bo
     shots = reports / "screenshots"
     rows = []
     for page in sorted((reports / "html").glob("*.html")):
-        full = page.name.endswith(".full.html")
-        name = page.name.removesuffix(".full.html").removesuffix(".html")
-        facts = check_report(page, name, reports, chromium)
+        m = PAGE.match(page.name)
+        if m is None or m["profile"] is None:  # a page of the layout before one page per profile
+            rows.append({"page": str(page), "view": "?", "problems": [], "skipped": "not <notebook>.<profile>.html"})
+            continue
+        full = bool(m["full"])
+        # the report view must fit a laptop and a phone; the full view's code may scroll in its boxes
+        facts = check_report(page, m["name"], m["profile"], reports, chromium,
+                             widths=(LAPTOP,) if full else (LAPTOP, PHONE))
         facts["view"] = "full" if full else "report"
         if screenshots:
             facts["screenshot"] = str(screenshot(page, shots / f"{page.stem}.png", chromium=chromium))
@@ -192,7 +276,7 @@ def check_all(reports: Path = REPORTS, docs: Path | None = None, screenshots: bo
 
 
 def main(argv: list[str]) -> int:
-    from .index import reports_option
+    from .reports.cli import reports_option
 
     reports, argv = reports_option(argv, REPORTS)
     docs = DOCS if "--docs" in argv else None
@@ -208,7 +292,7 @@ def main(argv: list[str]) -> int:
         bad += not ok
         print(f"{Path(r['page']).name:<44} {str(r.get('expected', '-')):>13} {r.get('images', '-'):>12} "
               f"{len(r.get('log_lines', [])):>9} {r.get('stderr_blocks', '-'):>12}  "
-              f"{'ok' if ok else 'FAIL: ' + '; '.join(r['problems'])}")
+              f"{r['skipped'] if r.get('skipped') else 'ok' if ok else 'FAIL: ' + '; '.join(r['problems'])}")
     print(f"screenshots: {reports / 'screenshots'}" + (f"; README picture: {docs / 'index.png'}" if docs else ""))
     return 1 if bad else 0
 
