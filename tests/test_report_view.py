@@ -1,6 +1,7 @@
 """The report a reader sees: noise filtering, captions, coloured deltas, figure display, provenance,
 the index (stale, partial, paper beside smoke, results/ fallback), publishing and README tables."""
 
+import base64
 import json
 import re
 import subprocess
@@ -318,3 +319,116 @@ def test_whole_numbers_print_as_integers_and_wide_frames_fit_the_page():
         display.display_options()
         assert pd.get_option("display.max_columns") is None and pd.get_option("display.max_colwidth") is None
         assert "218,448" in pd.DataFrame({"x": [218448.0, 1.5]}).to_string()
+
+
+def _summary_outputs(name="ae", total="218,448"):
+    """The five display outputs Keras 3 writes for ``model.summary()`` in a notebook."""
+    texts = [f'\x1b[1mModel: "{name}"\x1b[0m\n', "┏━━━━━┳━━━━━┓\n┃ Layer (type) ┃ Param # ┃\n┡━━━━━╇━━━━━┩\n└─────┴─────┘\n",
+             f"\x1b[1m Total params: \x1b[0m\x1b[38;5;34m{total}\x1b[0m (853.31 KB)\n",
+             f"\x1b[1m Trainable params: \x1b[0m{total}\n", "\x1b[1m Non-trainable params: \x1b[0m0 (0.00 B)\n"]
+    return [nbformat.v4.new_output("display_data", data={"text/plain": t, "text/html": f"<pre>{t}</pre>"}) for t in texts]
+
+
+def test_report_pages_one_per_profile_with_the_run_bar_and_model_summaries_folded(tmp_path):
+    reports_dir = tmp_path / "reports"
+    for profile, acc in (("paper", 0.97), ("smoke", 0.51)):
+        rep = Report("07_demo", {"profile": profile, "seed": 0}, root=reports_dir)
+        rep.headline("accuracy", 0.98, acc)
+        if profile == "smoke":
+            rep.not_comparable("smoke run: 500 images")
+        rep.finish()
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["papermill"] = {"parameters": {"profile": profile}}
+        cell = nbformat.v4.new_code_cell("model.summary()")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="before\n"), *_summary_outputs(),
+                        nbformat.v4.new_output("stream", name="stdout", text="after\n")]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {profile} MARKER"), cell]
+        path = reports_dir / "executed" / f"07_demo.{profile}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        view, full, _ = render.render(path, reports_dir / "html", reports_dir / "07_demo")
+        assert view.name == f"07_demo.{profile}.html" and full.name == f"07_demo.{profile}.full.html"
+    paper, smoke = ((reports_dir / "html" / f"07_demo.{p}.html").read_text() for p in ("paper", "smoke"))
+    assert "paper MARKER" in paper and "smoke MARKER" in smoke  # the smoke run did not overwrite the paper page
+    from bs4 import BeautifulSoup
+
+    bar = BeautifulSoup(smoke, "html.parser").find(class_="imgclf-run").get_text(" ", strip=True)
+    assert "profile smoke" in bar and "UTC" in bar and ("commit" in bar) and "cores" in bar and "Keras" in bar
+    assert "NOT COMPARABLE with the paper: smoke run: 500 images" in bar
+    assert "profile paper" in BeautifulSoup(paper, "html.parser").find(class_="imgclf-run").get_text(" ", strip=True)
+    soup = BeautifulSoup(smoke, "html.parser")
+    folded = soup.select("details.imgclf-summary")
+    assert len(folded) == 1 and "Keras model summary: ae, 218,448 parameters" in folded[0].summary.get_text()
+    assert "Non-trainable params" in folded[0].get_text() and "Layer (type)" in folded[0].get_text()
+    text = soup.get_text()
+    assert text.index("before") < text.index("Keras model summary") < text.index("after")
+    full = (reports_dir / "html" / "07_demo.smoke.full.html").read_text()
+    assert "imgclf-summary" not in full and "Non-trainable params" in full  # the full view keeps it as it was
+
+
+def test_published_run_carries_its_report_page_within_the_size_budget(tmp_path):
+    reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
+    rep = fake_run(reports_dir, "01_two_stage_autoencoder", "paper", 0.91, figures=("fig1_big",), size=(3000, 2000))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"parameters": {"profile": "paper"}}
+    cell = nbformat.v4.new_code_cell("report.figure(fig, 'fig1_big')")
+    big = (reports_dir / "01_two_stage_autoencoder" / "figures" / "fig1_big.png").read_bytes()
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(big).decode(),
+                                                                 "text/plain": "<figure>"},
+                                           metadata={"imgclf": {"figure": "figures/fig1_big.png"}})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# PUBLISHED MARKER"), cell]
+    executed = reports_dir / "executed" / "01_two_stage_autoencoder.paper.ipynb"
+    executed.parent.mkdir(parents=True)
+    nbformat.write(nb, executed)
+    status.record_status("01_two_stage_autoencoder", "ok", 100, "paper", None, reports=reports_dir)
+    dst, what = publish.publish_one("01_two_stage_autoencoder", reports_dir, results_dir)
+    page = (dst / "report.html").read_text()
+    assert "PUBLISHED MARKER" in page and "profile" in page and "all reports" not in page  # no link out of results/
+    small = (dst / "figures" / "fig1_big.png").read_bytes()
+    assert base64.b64encode(small).decode() in page and base64.b64encode(big).decode() not in page
+    assert json.loads((dst / "results.json").read_text())["published"]["report"] == "report.html"
+    assert sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) <= publish.PUBLISH_BUDGET
+    # a fresh checkout: the index links the published report through its copy inside reports/
+    fresh = tmp_path / "fresh"
+    idx = index.build(fresh, results_dir).read_text()
+    links = re.findall(r'(?:href|src)="([^"]+)"', idx)
+    assert "01_two_stage_autoencoder/published/report.html" in links
+    assert links and all(not link.startswith("..") and (fresh / link).is_file() for link in links)
+    del rep
+
+
+def _browser():
+    from imgclf import browser
+
+    if browser.find_chromium() is None:
+        import os
+
+        if os.environ.get("IMGCLF_REQUIRE_BROWSER") == "1":
+            pytest.fail("IMGCLF_REQUIRE_BROWSER=1 but no Chromium on PATH")
+        pytest.skip("no Chromium on PATH (apt-get install chromium)")
+    return browser
+
+
+def test_index_fits_a_laptop_and_a_phone_and_the_check_sees_a_page_that_does_not(tmp_path):
+    browser = _browser()
+    reports_dir = tmp_path / "reports"
+    long = "MURA: kappa 0.705 of the MURA paper's radiologists on another data set, reference ilias-ant/fracture"
+    rep = Report("02_fracture_cnn", {"profile": "smoke", "seed": 0}, root=reports_dir, title="A long title " * 8)
+    rep.headline(long, 0.7313, 123456789.0, long, better=None)
+    rep.headline("test accuracy, group-weighted, majority baseline beside it", 0.7313, 0.71)
+    rep.note("x" * 400)
+    rep.finish()
+    status.record_status("02_fracture_cnn", "ok", 5, "smoke", None, reports=reports_dir)
+    page = index.build(reports_dir, tmp_path / "results")
+    facts = browser.check_index(page)
+    assert facts["problems"] == [], facts["problems"]
+    # the same page with one line that cannot wrap, and a table in a box too small for it
+    bad = page.with_name("bad.html")
+    bad.write_text(page.read_text().replace("</body>", "<p style='white-space:nowrap'>" + "word " * 120 + "</p>"
+                                            "<div style='overflow-x:auto;width:200px'><table><tr>"
+                                            + "<td style='white-space:nowrap'>cell cell cell cell</td>" * 5
+                                            + "</tr></table></div></body>"))
+    problems = browser.width_problems(bad, (browser.LAPTOP, browser.PHONE))
+    assert any("scrolls sideways at 1366 px" in p for p in problems)
+    assert any("scrolls sideways at 375 px" in p for p in problems)
+    assert any("clipped tables at 375 px" in p for p in problems)

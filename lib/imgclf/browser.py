@@ -24,9 +24,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -49,23 +51,21 @@ LAPTOP, PHONE = 1366, 375
 PAGE = re.compile(r"^(?P<name>[^.]+)(?:\.(?P<profile>[^.]+))?(?P<full>\.full)?\.html$")
 _CUT = re.compile(r"\b\d+ rows × \d+ columns\b")
 
-MEASURE = """<script>
-window.addEventListener('load', function () {
-  var d = document.documentElement, vw = d.clientWidth, r = {viewport: vw, page: d.scrollWidth, clipped: [], wide: []};
-  function label(t) { var c = t.querySelector('caption'); var h = t.querySelector('th, td');
-    return ((c && c.textContent) || (h && h.textContent) || 'table').trim().slice(0, 60); }
-  document.querySelectorAll('table').forEach(function (t) {
-    if (t.getBoundingClientRect().width === 0) return;
-    if (t.getBoundingClientRect().right > vw + 1) r.wide.push(label(t));
-    for (var p = t.parentElement; p && p !== document.body; p = p.parentElement) {
+MEASURE = """(() => {
+  const d = document.documentElement, vw = d.clientWidth, r = {viewport: vw, page: d.scrollWidth, clipped: [], wide: []};
+  const label = t => { const c = t.querySelector('caption'), h = t.querySelector('th, td');
+    return ((c && c.textContent) || (h && h.textContent) || 'table').trim().slice(0, 60); };
+  document.querySelectorAll('table').forEach(t => {
+    const box = t.getBoundingClientRect();
+    if (box.width === 0) return;
+    if (box.right > vw + 1) r.wide.push(label(t));
+    for (let p = t.parentElement; p && p !== document.body; p = p.parentElement) {
       if (getComputedStyle(p).overflowX !== 'visible' && p.scrollWidth > p.clientWidth + 1) {
         r.clipped.push(label(t) + ' (' + t.scrollWidth + ' px in ' + p.clientWidth + ' px)'); break; }
     }
   });
-  var el = document.createElement('pre'); el.id = 'imgclf-measure'; el.textContent = JSON.stringify(r);
-  document.body.appendChild(el);
-});
-</script>"""
+  return JSON.stringify(r);
+})()"""
 DOCS = REPO_ROOT / "docs"
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -99,7 +99,7 @@ def dump_dom(page: Path, chromium: str | None = None) -> str:
     return _chromium(["--dump-dom"], page, chromium)
 
 
-def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400, chromium: str | None = None) -> Path:
+def screenshot(page: Path, png: Path, width: int = LAPTOP, height: int = 2400, chromium: str | None = None) -> Path:
     """A ``width`` x ``height`` screenshot of the top of ``page``."""
     png.parent.mkdir(parents=True, exist_ok=True)
     _chromium([f"--screenshot={png.resolve()}", f"--window-size={width},{height}"], page, chromium)
@@ -108,35 +108,121 @@ def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400, chr
     return png
 
 
-def measure(page: Path, width: int, chromium: str | None = None) -> dict:
-    """Widths of ``page`` at a ``width`` px wide window: ``viewport``, ``page`` (the document's
+class DevTools:
+    """One headless Chromium driven over the DevTools protocol (``websocket-client``): the only
+    way to get a viewport narrower than 500 px (``--window-size`` stops there) and to read back
+    what a script measured on the page."""
+
+    def __init__(self, chromium: str | None = None, timeout: float = 120):
+        import websocket
+
+        exe = chromium or find_chromium()
+        if exe is None:
+            raise FileNotFoundError("no Chromium found (apt-get install chromium)")
+        self._profile = tempfile.TemporaryDirectory(prefix="imgclf-chromium-", ignore_cleanup_errors=True)
+        self._proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0",
+                                       "--remote-allow-origins=*", "about:blank"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True)  # its own process group: closed whole
+        port_file = Path(self._profile.name) / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.close()
+                raise RuntimeError("Chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        from urllib.request import urlopen
+
+        targets = json.loads(urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30).read())
+        url = next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
+        self._ws = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
+        self._id = 0
+        self.call("Page.enable")
+
+    def call(self, method: str, wait_event: str | None = None, **params) -> dict:
+        self._id += 1
+        self._ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        result, seen = None, wait_event is None
+        while result is None or not seen:
+            msg = json.loads(self._ws.recv())
+            if msg.get("id") == self._id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                result = msg.get("result", {})
+            elif wait_event and msg.get("method") == wait_event:
+                seen = True
+        return result
+
+    def open(self, page: Path, width: int, height: int = 900) -> None:
+        """Load ``page`` in a ``width`` x ``height`` CSS-pixel viewport."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", wait_event="Page.loadEventFired", url=page.resolve().as_uri())
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def screenshot(self, png: Path) -> Path:
+        import base64
+
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.write_bytes(base64.b64decode(data))
+        return png
+
+    def close(self) -> None:
+        try:
+            self._ws.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._proc.pid, sig)  # the browser this object started, with its helpers
+                self._proc.wait(20)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self._profile.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def measure(page: Path, width: int, chromium: str | None = None, shot: Path | None = None) -> dict:
+    """Widths of ``page`` in a ``width`` px wide viewport: ``viewport``, ``page`` (the document's
     scroll width: wider than the viewport means sideways scrolling), ``wide`` (tables that reach
-    past the viewport) and ``clipped`` (tables wider than the scrolling box that holds them)."""
-    from bs4 import BeautifulSoup
-
-    text = page.read_text(errors="replace")
-    at = text.rfind("</body>")
-    probe = page.with_name(f".{page.stem}.measure-{os.getpid()}.html")  # beside it: relative links still resolve
-    probe.write_text(text[:at] + MEASURE + text[at:] if at >= 0 else text + MEASURE)
-    try:
-        dom = _chromium(["--dump-dom", f"--window-size={width},900"], probe, chromium)
-    finally:
-        probe.unlink(missing_ok=True)
-    found = BeautifulSoup(dom, "html.parser").find(id="imgclf-measure")
-    if found is None:
-        raise RuntimeError(f"the width probe did not run on {page}")
-    return json.loads(found.get_text())
+    past the viewport) and ``clipped`` (tables wider than the scrolling box that holds them).
+    ``shot``: also a screenshot of the top of the page at that width."""
+    with DevTools(chromium) as dt:
+        dt.open(page, width)
+        result = json.loads(dt.evaluate(MEASURE))
+        if shot is not None:
+            dt.screenshot(shot)
+    return result
 
 
-def width_problems(page: Path, widths: tuple[int, ...], chromium: str | None = None) -> list[str]:
-    """Sideways scrolling and clipped tables of ``page`` at each of ``widths``."""
+def width_problems(page: Path, widths: tuple[int, ...], chromium: str | None = None,
+                   shots: Path | None = None) -> list[str]:
+    """Sideways scrolling and clipped tables of ``page`` at each of ``widths`` (one browser);
+    ``shots``: a folder for a screenshot at each width (``<page>.<width>.png``)."""
     problems = []
-    for w in widths:
-        m = measure(page, w, chromium)
-        if m["page"] > m["viewport"] + 1:
-            problems.append(f"scrolls sideways at {w} px ({m['page']} px wide)")
-        if m["clipped"]:
-            problems.append(f"{len(m['clipped'])} clipped tables at {w} px, e.g. {m['clipped'][0]!r}")
+    if not widths:
+        return problems
+    with DevTools(chromium) as dt:
+        for w in widths:
+            dt.open(page, w)
+            m = json.loads(dt.evaluate(MEASURE))
+            if shots is not None:
+                dt.screenshot(shots / f"{page.stem}.{w}.png")
+            if m["page"] > m["viewport"] + 1:
+                problems.append(f"scrolls sideways at {w} px ({m['page']} px wide)")
+            if m["clipped"]:
+                problems.append(f"{len(m['clipped'])} clipped tables at {w} px, e.g. {m['clipped'][0]!r}")
     return problems
 
 
@@ -212,7 +298,7 @@ def expected_figures(name: str, profile: str, reports: Path) -> tuple[int | None
 
 
 def check_report(page: Path, name: str, profile: str, reports: Path, chromium: str | None = None,
-                 widths: tuple[int, ...] = ()) -> dict:
+                 widths: tuple[int, ...] = (), shots: Path | None = None) -> dict:
     """Open a report page; compare its images with the figures the run saved; no log line
     visible, no table cut by pandas, none clipped and no sideways scrolling at ``widths``."""
     facts = page_facts(dump_dom(page, chromium))
@@ -225,11 +311,12 @@ def check_report(page: Path, name: str, profile: str, reports: Path, chromium: s
         facts["problems"].append(f"{len(facts['log_lines'])} log lines visible, e.g. {facts['log_lines'][0][:120]!r}")
     if facts["cut_tables"]:
         facts["problems"].append(f"pandas cut {len(facts['cut_tables'])} tables, e.g. {facts['cut_tables'][0]!r}")
-    facts["problems"] += width_problems(page, widths, chromium)
+    facts["problems"] += width_problems(page, widths, chromium, shots)
     return facts
 
 
-def check_index(page: Path, chromium: str | None = None, widths: tuple[int, ...] = (LAPTOP, PHONE)) -> dict:
+def check_index(page: Path, chromium: str | None = None, widths: tuple[int, ...] = (LAPTOP, PHONE),
+                shots: Path | None = None) -> dict:
     """Open the index: every link resolves inside its folder, no log line, and no sideways
     scrolling nor clipped table at ``widths``."""
     facts = page_facts(dump_dom(page, chromium))
@@ -237,7 +324,7 @@ def check_index(page: Path, chromium: str | None = None, widths: tuple[int, ...]
     facts["problems"] = [f"{len(facts['broken'])} broken links, e.g. {facts['broken'][0]}"] if facts["broken"] else []
     if facts["log_lines"]:
         facts["problems"].append(f"{len(facts['log_lines'])} log lines visible")
-    facts["problems"] += width_problems(page, widths, chromium)
+    facts["problems"] += width_problems(page, widths, chromium, shots)
     return facts
 
 
@@ -256,14 +343,14 @@ def check_all(reports: Path = REPORTS, docs: Path | None = None, screenshots: bo
         full = bool(m["full"])
         # the report view must fit a laptop and a phone; the full view's code may scroll in its boxes
         facts = check_report(page, m["name"], m["profile"], reports, chromium,
-                             widths=(LAPTOP,) if full else (LAPTOP, PHONE))
+                             widths=(LAPTOP,) if full else (LAPTOP, PHONE), shots=shots if screenshots else None)
         facts["view"] = "full" if full else "report"
         if screenshots:
             facts["screenshot"] = str(screenshot(page, shots / f"{page.stem}.png", chromium=chromium))
         rows.append(facts)
     index = reports / "index.html"
     if index.exists():
-        facts = check_index(index, chromium)
+        facts = check_index(index, chromium, shots=shots if screenshots else None)
         facts["view"] = "index"
         if screenshots:
             facts["screenshot"] = str(screenshot(index, shots / "index.png", height=1800, chromium=chromium))
