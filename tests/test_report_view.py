@@ -366,7 +366,7 @@ def test_report_pages_one_per_profile_with_the_run_bar_and_model_summaries_folde
     assert "imgclf-summary" not in full and "Non-trainable params" in full  # the full view keeps it as it was
 
 
-def test_published_run_carries_its_report_page_within_the_size_budget(tmp_path):
+def test_published_run_carries_its_report_page_within_the_size_budget(tmp_path, monkeypatch):
     reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
     rep = fake_run(reports_dir, "01_two_stage_autoencoder", "paper", 0.91, figures=("fig1_big",), size=(3000, 2000))
     nb = nbformat.v4.new_notebook()
@@ -394,7 +394,16 @@ def test_published_run_carries_its_report_page_within_the_size_budget(tmp_path):
     links = re.findall(r'(?:href|src)="([^"]+)"', idx)
     assert "01_two_stage_autoencoder/published/report.html" in links
     assert links and all(not link.startswith("..") and (fresh / link).is_file() for link in links)
+    # a page that does not fit the budget is left out, and the run says so
+    monkeypatch.setattr(publish, "PUBLISH_BUDGET", _size_without_page(dst) + 1000)
+    dst, what = publish.publish_one("01_two_stage_autoencoder", reports_dir, results_dir)
+    assert not (dst / "report.html").exists() and "left out" in what
+    assert "left out" in json.loads((dst / "results.json").read_text())["published"]["report"]
     del rep
+
+
+def _size_without_page(folder):
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and f.name != "report.html")
 
 
 def _browser():

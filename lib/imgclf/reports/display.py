@@ -243,8 +243,8 @@ def frame_html(df: pd.DataFrame) -> str:
     if sum(widths) <= TABLE_CHARS or df.shape[1] <= 1:
         return df.to_html()
     if df.shape[0] < df.shape[1] and sum(_width(df.T)) <= TABLE_CHARS * 1.5:
-        return ("<p class='imgclf-note'><small>transposed to fit the page "
-                f"({df.shape[0]} rows × {df.shape[1]} columns)</small></p>" + df.T.to_html())
+        return ("<p class='imgclf-note'><small>shown transposed to fit the page: its "
+                f"{df.shape[1]} columns as rows</small></p>" + df.T.to_html())
     parts, start, used = [], 0, widths[0]
     for j, cw in enumerate(widths[1:]):
         if used + cw > TABLE_CHARS and j > start:
