@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Rebuild every report, or run the tests, in the project's own virtual environment.
 #
-#   ./run_all.sh                    execute every notebook (smoke profile), render HTML, write reports/index.html
+#   ./run_all.sh                    execute every notebook (smoke profile), render reports/html/<nb>.<profile>.html,
+#                                   write reports/index.html
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
-#                                   completes (with no -p/-y override) is also published to results/
+#                                   completes (with no -p/-y override) is also published to results/,
+#                                   its report page included
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
 #   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook, stop one in
 #                                   progress at its next checkpoint; run again to go on
@@ -11,7 +13,8 @@
 #   ./run_all.sh -p NAME VALUE      set a notebook parameter (papermill -p; -y 'YAML' for lists)
 #   ./run_all.sh test [pytest args] the test suite
 #   ./run_all.sh check [--docs]     open every page of reports/ in headless Chromium: all figures shown,
-#                                   no log line visible, index links resolve; screenshots in
+#                                   no log line visible, index links resolve, no page
+#                                   scrolls sideways at 1366 or 375 px, no table clipped or cut; screenshots in
 #                                   reports/screenshots/ (--docs: also docs/index.png for the README)
 #   ./run_all.sh publish [01 ...]   copy the last complete paper-profile runs from reports/ to results/
 #   ./run_all.sh readme             regenerate the README's result tables from results/
@@ -52,8 +55,8 @@ source "$VENV/bin/activate"
 case "${1:-}" in
   test) shift; exec python -m pytest "$@" ;;
   check) shift; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
-  publish) shift; exec python -m imgclf.index publish --reports "$REPORTS" "$@" ;;
-  readme) shift; exec python -m imgclf.index readme "$@" ;;
+  publish) shift; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
+  readme) shift; exec python -m imgclf.reports readme "$@" ;;
 esac
 
 PROFILE=smoke
@@ -91,8 +94,8 @@ for nb in notebooks/[0-9]*.ipynb; do
   ran=$((ran + 1))
   echo "==> $name ($PROFILE)"
   start=$(date +%s)
-  log="$REPORTS/logs/$name.log"
-  executed="$REPORTS/executed/$name.ipynb"
+  log="$REPORTS/logs/$name.$PROFILE.log"
+  executed="$REPORTS/executed/$name.$PROFILE.ipynb"  # one per profile: a smoke run keeps the paper one
   rm -f "$executed"
   # the complete output (library logging, progress bars) goes to the log; the HTML gets a cleaned copy
   if env -u MPLBACKEND papermill -k imgclf --execution-timeout "${IMGCLF_TIMEOUT:-3600}" --log-output --no-progress-bar \
@@ -104,19 +107,19 @@ for nb in notebooks/[0-9]*.ipynb; do
   fi
   secs=$(( $(date +%s) - start ))
   if [[ -f "$executed" ]]; then
-    python -m imgclf.render "$executed" "$REPORTS/html" >>"$log" 2>&1 \
+    python -m imgclf.render "$executed" "$REPORTS/html" "$REPORTS/$name" >>"$log" 2>&1 \
       || echo "    (HTML rendering failed: see $log)"
   fi
-  python -m imgclf.index status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
+  python -m imgclf.reports status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
   echo "    $status in ${secs}s"
   if [[ "$status" == ok && "$PROFILE" == paper && $OVERRIDES == 0 ]]; then
-    python -m imgclf.index publish --reports "$REPORTS" "$name" || echo "    (publishing to results/ failed)"
+    python -m imgclf.reports publish --reports "$REPORTS" "$name" || echo "    (publishing to results/ failed)"
   fi
 done
 if [[ $ran == 0 ]]; then
   echo "run_all.sh: no notebook in notebooks/ matches: ${SELECT[*]}" >&2
   exit 2
 fi
-python -m imgclf.index build --reports "$REPORTS" >/dev/null
+python -m imgclf.reports build --reports "$REPORTS" >/dev/null
 echo "==> $REPORTS/index.html"
 exit $failed

@@ -817,9 +817,9 @@ def test_report_files_are_readable_by_others(tmp_path):
 
 _KILLED_RUN = textwrap.dedent("""
     import io, sys, time
-    from imgclf import reports
+    from imgclf import files, reports
     rep = reports.Report("nb", {"profile": "smoke", "seed": 0, "tag": "killed"}, root=sys.argv[1])
-    real = reports.atomic_write
+    real = files.atomic_write
     def slow(path, write):
         def half_then_hang(f):
             buf = io.BytesIO()
@@ -831,7 +831,7 @@ _KILLED_RUN = textwrap.dedent("""
             time.sleep(120)
             f.write(raw[len(raw) // 2:])
         return real(path, half_then_hang)
-    reports.atomic_write = slow
+    files.atomic_write = slow
     rep.metric("big", list(range(300_000)))  # a big results file, killed half written
 """)
 
@@ -874,7 +874,7 @@ _KILLED_PROMOTION = textwrap.dedent("""
             moved.append(dst)
             if len(moved) == 1:
                 os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of the promotion
-    reports.os.replace = replace_then_die
+    os.replace = replace_then_die
     rep.finish()
 """)
 

@@ -37,7 +37,7 @@ def run04(tmp_path_factory):
            "PYTHONPATH": os.pathsep.join([str(REPO / "lib"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.run([str(REPO / "run_all.sh"), "04", "-y", TINY04_YAML], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=1200)
-    log = out / "logs" / f"{NAME}.log"
+    log = out / "logs" / f"{NAME}.smoke.log"
     assert proc.returncode == 0, proc.stdout + proc.stderr + (log.read_text()[-3000:] if log.exists() else "")
     return out
 
@@ -47,7 +47,7 @@ def run04(tmp_path_factory):
 def test_every_saved_figure_is_one_image_output_of_the_executed_notebook(run04):
     res = json.loads((run04 / NAME / "results.json").read_text())
     assert res["complete"] and len(res["figures"]) == 2
-    nb = json.loads((run04 / "executed" / f"{NAME}.ipynb").read_text())
+    nb = json.loads((run04 / "executed" / f"{NAME}.smoke.ipynb").read_text())
     images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     shown = [o.get("metadata", {}).get("imgclf", {}).get("figure") for o in images]
     assert None not in shown, f"{shown.count(None)} image outputs not from report.figure (a backend showing a figure again?)"
@@ -61,14 +61,14 @@ def test_every_saved_figure_is_one_image_output_of_the_executed_notebook(run04):
 @pytest.mark.notebook
 @pytest.mark.realdata
 def test_html_has_no_log_lines_and_the_log_keeps_them(run04):
-    log = (run04 / "logs" / f"{NAME}.log").read_text()
+    log = (run04 / "logs" / f"{NAME}.smoke.log").read_text()
     progress = [l for l in log.splitlines() if " gen " in l and "elapsed" in l]
     assert progress and all(render.is_noise(l) for l in progress)  # per-generation lines: in the log only
-    for page in (run04 / "html" / f"{NAME}.html", run04 / "html" / f"{NAME}.full.html"):
+    for page in (run04 / "html" / f"{NAME}.smoke.html", run04 / "html" / f"{NAME}.smoke.full.html"):
         text = browser.visible_text(page.read_text())
         assert browser.log_lines(text) == [], page
         assert "Fitness rise of the random-start runs" in text  # the notebook's own print stays
-    view = (run04 / "html" / f"{NAME}.html").read_text()
+    view = (run04 / "html" / f"{NAME}.smoke.html").read_text()
     assert view.count('<details class="imgclf-code">') >= 10 and "bookkeeping code" in view
     assert "Table 2 of the paper vs ours" in view and "rgba(178,24,43" in view  # coloured deltas
     status = json.loads((run04 / "status" / f"{NAME}-smoke.json").read_text())
@@ -83,13 +83,13 @@ def test_pages_in_headless_chromium_show_every_figure_no_logs_and_links_resolve(
             pytest.fail("IMGCLF_REQUIRE_BROWSER=1 but no Chromium on PATH (apt-get install chromium)")
         pytest.skip("no Chromium on PATH (apt-get install chromium); .ci/run installs it")
     res = json.loads((run04 / NAME / "results.json").read_text())
-    for page in (f"{NAME}.html", f"{NAME}.full.html"):
-        facts = browser.check_report(run04 / "html" / page, NAME, run04)
+    for page in (f"{NAME}.smoke.html", f"{NAME}.smoke.full.html"):
+        facts = browser.check_report(run04 / "html" / page, NAME, "smoke", run04)
         assert facts["images"] == len(res["figures"]) == facts["figure_outputs"] == facts["expected"], facts
         assert facts["log_lines"] == [] and facts["problems"] == [], facts
     idx = browser.check_index(run04 / "index.html")
     assert idx["broken"] == [] and idx["problems"] == []
-    assert f"html/{NAME}.html" in idx["links"] and f"{NAME}/last-smoke/figures/fitness_finetune.png" in idx["links"]
+    assert f"html/{NAME}.smoke.html" in idx["links"] and f"{NAME}/last-smoke/figures/fitness_finetune.png" in idx["links"]
     thumbs = [link for link in idx["links"] if link.startswith(f"{NAME}/last-smoke/figures/")]
     assert len(set(thumbs)) == len(res["figures"])  # thumbnails (published runs of other notebooks may add theirs)
     shot = browser.screenshot(run04 / "index.html", run04 / "screenshots" / "index.png", height=900)
@@ -98,4 +98,4 @@ def test_pages_in_headless_chromium_show_every_figure_no_logs_and_links_resolve(
                         env={**os.environ, "IMGCLF_REPORTS": str(run04),
                              "PYTHONPATH": str(REPO / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")})
     assert rc.returncode == 0, rc.stdout + rc.stderr
-    assert {p.name for p in (run04 / "screenshots").glob("*.png")} >= {f"{NAME}.png", f"{NAME}.full.png", "index.png"}
+    assert {p.name for p in (run04 / "screenshots").glob("*.png")} >= {f"{NAME}.smoke.png", f"{NAME}.smoke.full.png", "index.png"}

@@ -1,6 +1,7 @@
 """The report a reader sees: noise filtering, captions, coloured deltas, figure display, provenance,
 the index (stale, partial, paper beside smoke, results/ fallback), publishing and README tables."""
 
+import base64
 import json
 import re
 import subprocess
@@ -12,7 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgclf import index, render, reports
+from imgclf import render, reports
+from imgclf.reports import display, index, publish, status
 from imgclf.reports import Report
 
 ABSL = ("E0000 00:00:1795607863.028397    9616 node_def_util.cc:682] NodeDef mentions attribute "
@@ -86,8 +88,8 @@ def test_comparison_gets_a_delta_coloured_by_sign_and_size(tmp_path):
 
 def test_figure_is_displayed_once_as_the_saved_png_with_its_caption_and_closed(tmp_path, monkeypatch):
     shown = []
-    monkeypatch.setattr(reports, "_in_kernel", lambda: True)
-    monkeypatch.setattr(reports, "_display", lambda bundle, metadata=None: shown.append((bundle, metadata)))
+    monkeypatch.setattr(display, "in_kernel", lambda: True)
+    monkeypatch.setattr(display, "show", lambda bundle, metadata=None: shown.append((bundle, metadata)))
     rep = Report("nb", {"profile": "smoke", "seed": 0}, root=tmp_path)
     fig, ax = plt.subplots()
     ax.plot([0, 1])
@@ -139,7 +141,7 @@ def fake_run(reports_dir, name, profile, ours, figures=("fig8_accuracy",), size=
 def test_index_marks_a_stale_row_when_the_latest_run_failed(tmp_path):
     reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
     fake_run(reports_dir, "01_x", "smoke", 0.8123)
-    index.record_status("01_x", "ok", 10, "smoke", None, reports=reports_dir)
+    status.record_status("01_x", "ok", 10, "smoke", None, reports=reports_dir)
     page = index.build(reports_dir, results_dir).read_text()
     assert "0.8123" in page and "stale" not in page.split("</p>", 1)[1]
     # the next run fails half-way: its partial results.json must not replace the numbers shown
@@ -147,7 +149,7 @@ def test_index_marks_a_stale_row_when_the_latest_run_failed(tmp_path):
     rep.headline("accuracy", 0.9, 0.1111)
     log = tmp_path / "x.log"
     log.write_text("Traceback\nValueError: boom\n")
-    index.record_status("01_x", "failed", 3, "smoke", str(log), reports=reports_dir)
+    status.record_status("01_x", "failed", 3, "smoke", str(log), reports=reports_dir)
     body = index.build(reports_dir, results_dir).read_text().split("</p>", 1)[1]
     assert "stale: numbers from an earlier run" in body and "ValueError: boom" in body
     assert "0.8123" in body and "0.1111" not in body
@@ -156,9 +158,9 @@ def test_index_marks_a_stale_row_when_the_latest_run_failed(tmp_path):
 def test_index_shows_partial_paper_beside_smoke_with_thumbnails_and_provenance(tmp_path):
     reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
     fake_run(reports_dir, "02_y", "paper", 0.7001, partial={"done": 3, "total": 12})
-    index.record_status("02_y", "ok", 100, "paper", None, reports=reports_dir)
+    status.record_status("02_y", "ok", 100, "paper", None, reports=reports_dir)
     fake_run(reports_dir, "02_y", "smoke", 0.5002, figures=("fig8_accuracy", "roc"))
-    index.record_status("02_y", "ok", 10, "smoke", None, reports=reports_dir)
+    status.record_status("02_y", "ok", 10, "smoke", None, reports=reports_dir)
     page = index.build(reports_dir, results_dir).read_text()
     body = page.split("</p>", 1)[1]
     assert body.index("paper profile") < body.index("0.7001") < body.index("smoke profile") < body.index("0.5002")
@@ -176,16 +178,16 @@ def test_index_shows_partial_paper_beside_smoke_with_thumbnails_and_provenance(t
 def test_publish_keeps_results_small_and_the_index_falls_back_to_them(tmp_path):
     reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
     fake_run(reports_dir, "01_two_stage_autoencoder", "paper", 0.91, figures=("fig1_big", "fig2_big"), size=(3000, 2000))
-    index.record_status("01_two_stage_autoencoder", "ok", 100, "paper", None, reports=reports_dir)
-    dst, what = index.publish_one("01_two_stage_autoencoder", reports_dir, results_dir)
+    status.record_status("01_two_stage_autoencoder", "ok", 100, "paper", None, reports=reports_dir)
+    dst, what = publish.publish_one("01_two_stage_autoencoder", reports_dir, results_dir)
     assert dst == results_dir / "01_two_stage_autoencoder", what
     res = json.loads((dst / "results.json").read_text())
     assert res["profile"] == "paper" and res["complete"] and res["published"]["date"] and "git" in res
     assert (dst / "t1.csv").exists()
     for f in res["figures"]:
         with Image.open(dst / f) as im:
-            assert im.width <= index.FIGURE_MAX_WIDTH
-    assert sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) <= index.PUBLISH_BUDGET
+            assert im.width <= publish.FIGURE_MAX_WIDTH
+    assert sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) <= publish.PUBLISH_BUDGET
     # a fresh checkout: no reports of its own, the index shows the published run
     fresh = tmp_path / "fresh_reports"
     page = index.build(fresh, results_dir).read_text()
@@ -196,20 +198,20 @@ def test_publish_keeps_results_small_and_the_index_falls_back_to_them(tmp_path):
 
 def test_partial_or_missing_paper_runs_are_not_published(tmp_path):
     reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
-    assert index.publish_one("04_z", reports_dir, results_dir)[0] is None
+    assert publish.publish_one("04_z", reports_dir, results_dir)[0] is None
     fake_run(reports_dir, "04_z", "paper", 0.5, partial={"done": 1, "total": 4})
-    index.record_status("04_z", "ok", 1, "paper", None, reports=reports_dir)
-    dst, what = index.publish_one("04_z", reports_dir, results_dir)
+    status.record_status("04_z", "ok", 1, "paper", None, reports=reports_dir)
+    dst, what = publish.publish_one("04_z", reports_dir, results_dir)
     assert dst is None and "partial" in what and not (results_dir / "04_z").exists()
     fake_run(reports_dir, "04_z", "smoke", 0.5)
-    index.record_status("04_z", "ok", 1, "smoke", None, reports=reports_dir)  # smoke is never published
+    status.record_status("04_z", "ok", 1, "smoke", None, reports=reports_dir)  # smoke is never published
     assert not (results_dir / "04_z").exists()
     # a run that stopped at its time budget finishes with what is done: shown, marked partial
     rep = Report("04_z", {"profile": "paper", "seed": 0}, root=reports_dir)
     rep.headline("accuracy", 0.9, 0.4321)
     rep.results["partial"] = {"done": 2, "total": 4}
     rep.finish()
-    assert "warning" not in index.record_status("04_z", "ok", 1, "paper", None, reports=reports_dir)
+    assert "warning" not in status.record_status("04_z", "ok", 1, "paper", None, reports=reports_dir)
     page = index.build(reports_dir, results_dir).read_text()
     assert "0.4321" in page and "partial: 2 of 4 run units done" in page
 
@@ -217,25 +219,26 @@ def test_partial_or_missing_paper_runs_are_not_published(tmp_path):
 def test_readme_tables_come_from_results(tmp_path):
     reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
     fake_run(reports_dir, "02_fracture_cnn", "paper", 0.6543)
-    index.record_status("02_fracture_cnn", "ok", 1, "paper", None, reports=reports_dir)
-    index.publish_one("02_fracture_cnn", reports_dir, results_dir)
+    status.record_status("02_fracture_cnn", "ok", 1, "paper", None, reports=reports_dir)
+    publish.publish_one("02_fracture_cnn", reports_dir, results_dir)
     readme = tmp_path / "README.md"
     readme.write_text("# T\n<!-- results:01 -->\nold\n<!-- /results:01 -->\ntext\n<!-- results:02 -->\n"
                       "| stale | hand | copied |\n<!-- /results:02 -->\nend\n")
-    assert index.update_readme(readme, results_dir) == ["01_two_stage_autoencoder", "02_fracture_cnn"]
+    assert publish.update_readme(readme, results_dir) == ["01_two_stage_autoencoder", "02_fracture_cnn"]
     text = readme.read_text()
     assert "hand" not in text and "old" not in text and text.startswith("# T\n") and text.endswith("end\n")
     assert "| accuracy (note) | 0.9 | 0.6543 | -0.2457 |" in text
     assert "No paper-profile run published yet" in text.split("<!-- /results:01 -->")[0]
     assert "results/02_fracture_cnn/results.json" in text
     once = text
-    index.update_readme(readme, results_dir)
+    publish.update_readme(readme, results_dir)
     assert readme.read_text() == once  # idempotent
 
 
 def test_render_writes_a_report_view_with_folded_code_and_a_full_view(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["papermill"] = {"parameters": {"profile": "smoke"}}
     code = nbformat.v4.new_code_cell("print('hello')  # SOURCE_MARKER")
     code.outputs = [nbformat.v4.new_output("stream", name="stderr", text=ABSL + "\n"),
                     nbformat.v4.new_output("stream", name="stdout", text=KEEP[0] + "\n")]
@@ -245,16 +248,196 @@ def test_render_writes_a_report_view_with_folded_code_and_a_full_view(tmp_path):
     path.parent.mkdir()
     nbformat.write(nb, path)
     view, full, dropped = render.render(path, tmp_path / "html")
-    assert dropped == 1 and view.name == "07_demo.html" and full.name == "07_demo.full.html"
+    assert dropped == 1 and view.name == "07_demo.smoke.html" and full.name == "07_demo.smoke.full.html"
     v, f = view.read_text(), full.read_text()
     for page in (v, f):
         assert "NodeDef mentions" not in page and "NOT COMPARABLE" in page
     assert v.count('<details class="imgclf-code">') == 2 and "bookkeeping code" in v
-    assert 'href="07_demo.full.html"' in v and "SOURCE_MARKER" in f and "imgclf-code" not in f
+    assert 'href="07_demo.smoke.full.html"' in v and "SOURCE_MARKER" in f and "imgclf-code" not in f
     assert "NodeDef" not in path.read_text()  # the executed notebook is cleaned too
 
 
-def test_index_deltas_use_the_mean_of_a_mean_sd_cell():
-    assert index._fmt_delta(0.9285, "0.9679 ± 0.0036 (n=2)")[0] == "+0.0394"
-    assert index._fmt_delta(0.9839, "0.9703 (n=1)")[0] == "-0.0136"
-    assert index._fmt_delta("MURA: 0.386", "0.45 ± 0.1 (n=3)")[0] == "–"  # no number on the paper side
+def test_index_reads_numbers_and_stored_summaries_and_never_parses_text():
+    summary = {"mean": 0.9679, "sd": 0.0036, "n": 2, "ci95": [0.9356, 1.0002]}
+    rows = index.headline_rows({"headline": [
+        {"what": "acc", "paper": 0.9285, "ours": summary, "comparable": True, "better": "higher"},
+        {"what": "one run", "paper": 0.9839, "ours": {"mean": 0.9703, "sd": None, "n": 1, "ci95": [None, None]}},
+        {"what": "text", "paper": 0.9, "ours": "0.97 ± 0.01 (n=2)"},  # a number stored as text is not a number
+        {"what": "other task", "paper": 0.7313, "ours": 0.71, "comparable": False},
+        {"what": "loss", "paper": 0.5, "ours": 0.4, "better": "lower"},
+        {"what": "size", "paper": 100, "ours": 150, "better": None},
+    ]})
+    by = {r["what"]: r for r in rows}
+    assert by["acc"]["delta"] == "+0.0394" and by["acc"]["ours"] == "0.9679 ± 0.0036 (n=2)"
+    assert by["one run"]["delta"] == "-0.0136" and by["one run"]["ours"] == "0.9703 (n=1)"
+    assert by["text"]["delta"] == "\u2013" and by["text"]["style"] == ""
+    assert by["other task"]["delta"] == "not comparable" and by["other task"]["style"] == ""
+    blue, red, grey = "33,102,172", "178,24,43", "110,119,129"
+    assert red in by["acc"]["style"] or blue in by["acc"]["style"]
+    assert blue in by["acc"]["style"]  # higher accuracy: better
+    assert blue in by["loss"]["style"]  # lower loss: better, although ours − paper < 0
+    assert grey in by["size"]["style"] and blue not in by["size"]["style"] and red not in by["size"]["style"]
+    assert index.headline_rows({"comparable": False, "headline": [{"what": "a", "paper": 1.0, "ours": 2.0}]})[0][
+        "delta"] == "not comparable"  # a run flagged not comparable as a whole: no delta anywhere
+
+
+def test_report_headline_and_claims_reach_the_index(tmp_path):
+    from imgclf.stats import paired, summarize
+
+    reports_dir = tmp_path / "reports"
+    rep = Report("03_c", {"profile": "smoke", "seed": 0}, root=reports_dir)
+    rep.headline("test accuracy", 0.97, summarize([0.96, 0.97, 0.98]))
+    rep.headline("time per epoch (s)", 10, 12.5, better="lower")
+    rep.claim(paired([0.97, 0.96, 0.98], [0.95, 0.955, 0.97], ("DNN", "DBN")), "DNN vs DBN")
+    rep.finish()
+    res = json.loads((reports_dir / "03_c" / "results.json").read_text())
+    assert res["headline"][0]["ours"] == {"mean": pytest.approx(0.97), "sd": pytest.approx(0.01), "n": 3, "ci95": pytest.approx([0.9452, 0.9948], abs=1e-4)}
+    status.record_status("03_c", "ok", 1, "smoke", None, reports=reports_dir)
+    page = index.build(reports_dir, tmp_path / "results").read_text()
+    assert "0.9700 ± 0.0100 (n=3)" in page and "+0.0000" not in page
+    assert "DNN vs DBN: DNN − DBN = +0.0117, 95 % CI [-0.0073, +0.0306] (n = 3)" in page
+    assert '<span class="verdict tie">tie</span>' in page
+    row = re.search(r"time per epoch \(s\).*?</tr>", page, re.S).group(0)
+    assert "178,24,43" in row and "+2.5" in row  # slower than the paper: worse, red
+    with pytest.raises(ValueError):
+        rep.headline("x", 1, 2, better="up")
+
+
+def test_whole_numbers_print_as_integers_and_wide_frames_fit_the_page():
+    assert display.number(218448.0) == "218,448" and display.number(5.0) == "5" and display.number(0.96812) == "0.9681"
+    assert display.number(float("nan")) == "\u2013" and display.signed(3.0) == "+3"
+    narrow = pd.DataFrame({"a": [1.0, 2.5]})
+    assert display.frame_html(narrow) == narrow.to_html()
+    params = pd.DataFrame([{f"parameter_{i}": 0.001 * i for i in range(54)}])  # 1 row × 54 columns
+    html = display.frame_html(params)
+    assert "transposed" in html and html.count("<table") == 1 and html.count("<tr>") >= 54
+    wide = pd.DataFrame(np.arange(30 * 60, dtype=float).reshape(60, 30), columns=[f"column {i}" for i in range(30)])
+    parts = display.frame_html(wide)
+    assert parts.count("<table") > 1 and "columns 1–" in parts
+    assert all(f"column {i}</th>" in parts for i in range(30))  # every column shown, none cut
+    with pd.option_context("display.max_columns", 20):
+        display.display_options()
+        assert pd.get_option("display.max_columns") is None and pd.get_option("display.max_colwidth") is None
+        assert "218,448" in pd.DataFrame({"x": [218448.0, 1.5]}).to_string()
+
+
+def _summary_outputs(name="ae", total="218,448"):
+    """The five display outputs Keras 3 writes for ``model.summary()`` in a notebook."""
+    texts = [f'\x1b[1mModel: "{name}"\x1b[0m\n', "┏━━━━━┳━━━━━┓\n┃ Layer (type) ┃ Param # ┃\n┡━━━━━╇━━━━━┩\n└─────┴─────┘\n",
+             f"\x1b[1m Total params: \x1b[0m\x1b[38;5;34m{total}\x1b[0m (853.31 KB)\n",
+             f"\x1b[1m Trainable params: \x1b[0m{total}\n", "\x1b[1m Non-trainable params: \x1b[0m0 (0.00 B)\n"]
+    return [nbformat.v4.new_output("display_data", data={"text/plain": t, "text/html": f"<pre>{t}</pre>"}) for t in texts]
+
+
+def test_report_pages_one_per_profile_with_the_run_bar_and_model_summaries_folded(tmp_path):
+    reports_dir = tmp_path / "reports"
+    for profile, acc in (("paper", 0.97), ("smoke", 0.51)):
+        rep = Report("07_demo", {"profile": profile, "seed": 0}, root=reports_dir)
+        rep.headline("accuracy", 0.98, acc)
+        if profile == "smoke":
+            rep.not_comparable("smoke run: 500 images")
+        rep.finish()
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["papermill"] = {"parameters": {"profile": profile}}
+        cell = nbformat.v4.new_code_cell("model.summary()")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="before\n"), *_summary_outputs(),
+                        nbformat.v4.new_output("stream", name="stdout", text="after\n")]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {profile} MARKER"), cell]
+        path = reports_dir / "executed" / f"07_demo.{profile}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        view, full, _ = render.render(path, reports_dir / "html", reports_dir / "07_demo")
+        assert view.name == f"07_demo.{profile}.html" and full.name == f"07_demo.{profile}.full.html"
+    paper, smoke = ((reports_dir / "html" / f"07_demo.{p}.html").read_text() for p in ("paper", "smoke"))
+    assert "paper MARKER" in paper and "smoke MARKER" in smoke  # the smoke run did not overwrite the paper page
+    from bs4 import BeautifulSoup
+
+    bar = BeautifulSoup(smoke, "html.parser").find(class_="imgclf-run").get_text(" ", strip=True)
+    assert "profile smoke" in bar and "UTC" in bar and ("commit" in bar) and "cores" in bar and "Keras" in bar
+    assert "NOT COMPARABLE with the paper: smoke run: 500 images" in bar
+    assert "profile paper" in BeautifulSoup(paper, "html.parser").find(class_="imgclf-run").get_text(" ", strip=True)
+    soup = BeautifulSoup(smoke, "html.parser")
+    folded = soup.select("details.imgclf-summary")
+    assert len(folded) == 1 and "Keras model summary: ae, 218,448 parameters" in folded[0].summary.get_text()
+    assert "Non-trainable params" in folded[0].get_text() and "Layer (type)" in folded[0].get_text()
+    text = soup.get_text()
+    assert text.index("before") < text.index("Keras model summary") < text.index("after")
+    full = (reports_dir / "html" / "07_demo.smoke.full.html").read_text()
+    assert "imgclf-summary" not in full and "Non-trainable params" in full  # the full view keeps it as it was
+
+
+def test_published_run_carries_its_report_page_within_the_size_budget(tmp_path, monkeypatch):
+    reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
+    rep = fake_run(reports_dir, "01_two_stage_autoencoder", "paper", 0.91, figures=("fig1_big",), size=(3000, 2000))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"parameters": {"profile": "paper"}}
+    cell = nbformat.v4.new_code_cell("report.figure(fig, 'fig1_big')")
+    big = (reports_dir / "01_two_stage_autoencoder" / "figures" / "fig1_big.png").read_bytes()
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(big).decode(),
+                                                                 "text/plain": "<figure>"},
+                                           metadata={"imgclf": {"figure": "figures/fig1_big.png"}})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# PUBLISHED MARKER"), cell]
+    executed = reports_dir / "executed" / "01_two_stage_autoencoder.paper.ipynb"
+    executed.parent.mkdir(parents=True)
+    nbformat.write(nb, executed)
+    status.record_status("01_two_stage_autoencoder", "ok", 100, "paper", None, reports=reports_dir)
+    dst, what = publish.publish_one("01_two_stage_autoencoder", reports_dir, results_dir)
+    page = (dst / "report.html").read_text()
+    assert "PUBLISHED MARKER" in page and "profile" in page and "all reports" not in page  # no link out of results/
+    small = (dst / "figures" / "fig1_big.png").read_bytes()
+    assert base64.b64encode(small).decode() in page and base64.b64encode(big).decode() not in page
+    assert json.loads((dst / "results.json").read_text())["published"]["report"] == "report.html"
+    assert sum(f.stat().st_size for f in dst.rglob("*") if f.is_file()) <= publish.PUBLISH_BUDGET
+    # a fresh checkout: the index links the published report through its copy inside reports/
+    fresh = tmp_path / "fresh"
+    idx = index.build(fresh, results_dir).read_text()
+    links = re.findall(r'(?:href|src)="([^"]+)"', idx)
+    assert "01_two_stage_autoencoder/published/report.html" in links
+    assert links and all(not link.startswith("..") and (fresh / link).is_file() for link in links)
+    # a page that does not fit the budget is left out, and the run says so
+    monkeypatch.setattr(publish, "PUBLISH_BUDGET", _size_without_page(dst) + 1000)
+    dst, what = publish.publish_one("01_two_stage_autoencoder", reports_dir, results_dir)
+    assert not (dst / "report.html").exists() and "left out" in what
+    assert "left out" in json.loads((dst / "results.json").read_text())["published"]["report"]
+    del rep
+
+
+def _size_without_page(folder):
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and f.name != "report.html")
+
+
+def _browser():
+    from imgclf import browser
+
+    if browser.find_chromium() is None:
+        import os
+
+        if os.environ.get("IMGCLF_REQUIRE_BROWSER") == "1":
+            pytest.fail("IMGCLF_REQUIRE_BROWSER=1 but no Chromium on PATH")
+        pytest.skip("no Chromium on PATH (apt-get install chromium)")
+    return browser
+
+
+def test_index_fits_a_laptop_and_a_phone_and_the_check_sees_a_page_that_does_not(tmp_path):
+    browser = _browser()
+    reports_dir = tmp_path / "reports"
+    long = "MURA: kappa 0.705 of the MURA paper's radiologists on another data set, reference ilias-ant/fracture"
+    rep = Report("02_fracture_cnn", {"profile": "smoke", "seed": 0}, root=reports_dir, title="A long title " * 8)
+    rep.headline(long, 0.7313, 123456789.0, long, better=None)
+    rep.headline("test accuracy, group-weighted, majority baseline beside it", 0.7313, 0.71)
+    rep.note("x" * 400)
+    rep.finish()
+    status.record_status("02_fracture_cnn", "ok", 5, "smoke", None, reports=reports_dir)
+    page = index.build(reports_dir, tmp_path / "results")
+    facts = browser.check_index(page)
+    assert facts["problems"] == [], facts["problems"]
+    # the same page with one line that cannot wrap, and a table in a box too small for it
+    bad = page.with_name("bad.html")
+    bad.write_text(page.read_text().replace("</body>", "<p style='white-space:nowrap'>" + "word " * 120 + "</p>"
+                                            "<div style='overflow-x:auto;width:200px'><table><tr>"
+                                            + "<td style='white-space:nowrap'>cell cell cell cell</td>" * 5
+                                            + "</tr></table></div></body>"))
+    problems = browser.width_problems(bad, (browser.LAPTOP, browser.PHONE))
+    assert any("scrolls sideways at 1366 px" in p for p in problems)
+    assert any("scrolls sideways at 375 px" in p for p in problems)
+    assert any("clipped tables at 375 px" in p for p in problems)

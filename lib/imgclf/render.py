@@ -2,7 +2,7 @@
 
 ``run_all.sh`` calls, after papermill::
 
-    python -m imgclf.render reports/executed/NAME.ipynb reports/html
+    python -m imgclf.render reports/executed/NAME.PROFILE.ipynb reports/html reports/NAME
 
 which
 
@@ -11,13 +11,21 @@ which
    complete output stays in ``reports/logs/NAME.log``, written by papermill's ``--log-output``).
    What a reader needs (NOT COMPARABLE, a run at chance, a fallback, our own prints) is kept;
    the executed notebook is rewritten with the cleaned outputs;
-2. renders ``NAME.html``, the report view (template ``imgclf_report``: code folded behind a
-   "code" toggle, bookkeeping cells marked, figure captions and comparison tables styled), and
-   ``NAME.full.html``, the whole notebook with its code.
+2. renders ``NAME.PROFILE.html``, the report view (template ``imgclf_report``: a bar with the
+   run's profile, date, commit, hardware and backend; code folded behind a "code" toggle,
+   bookkeeping cells marked, Keras model summaries folded, figure captions and comparison tables
+   styled), and ``NAME.PROFILE.full.html``, the whole notebook with its code. One pair per
+   profile, so a smoke run never overwrites the paper run's pages.
+
+The profile comes from the notebook's papermill parameters; the bar's facts from the run's
+``results.json`` (``reports/NAME/running/results.json`` when the run stopped before finishing,
+else ``reports/NAME/results.json``; give the folder ``reports/NAME`` as third argument).
 """
 
 from __future__ import annotations
 
+import copy
+import html
 import re
 import sys
 from pathlib import Path
@@ -103,39 +111,138 @@ def clean_notebook(nb) -> int:
     return dropped
 
 
-def noise_lines(text: str) -> list[str]:
-    """The lines of ``text`` (e.g. a page's visible text) that are noise."""
-    return [l for l in text.splitlines() if is_noise(l)]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def render(executed: str | Path, html_dir: str | Path) -> tuple[Path, Path, int]:
-    """Clean ``executed`` in place and write ``<name>.html`` (report view) and ``<name>.full.html``
-    into ``html_dir``. Returns both paths and the number of noise lines dropped."""
+def _plain(out) -> str:
+    data = out.get("data") or {}
+    text = data.get("text/plain", out.get("text", ""))
+    return _ANSI.sub("", "".join(text) if isinstance(text, list) else str(text))
+
+
+def fold_model_summaries(nb) -> int:
+    """Fold each Keras ``model.summary()`` of ``nb`` (a run of display outputs from ``Model: "x"``
+    to ``Non-trainable params``, or ``Optimizer params`` when shown) into one ``<details>`` output
+    whose summary line names the model and its parameter count, in place. Returns how many."""
+    folded = 0
+    for cell in nb.cells:
+        outs = cell.get("outputs", [])
+        new, i = [], 0
+        while i < len(outs):
+            m = re.match(r'\s*Model: "(.*)"', _plain(outs[i])) if outs[i].get("output_type") == "display_data" else None
+            end = None
+            if m:
+                for j in range(i + 1, min(i + 8, len(outs))):
+                    if outs[j].get("output_type") != "display_data":
+                        break
+                    if "Non-trainable params" in _plain(outs[j]):
+                        end = j + (1 if j + 1 < len(outs) and "Optimizer params" in _plain(outs[j + 1]) else 0)
+                        break
+            if end is None:
+                new.append(outs[i])
+                i += 1
+                continue
+            part = outs[i:end + 1]
+            total = next((re.search(r"Total params:\s*([\d,]+)", _plain(o)) for o in part
+                          if "Total params" in _plain(o)), None)
+            body = "".join("".join(o["data"]["text/html"]) if "text/html" in o.get("data", {})
+                           else f"<pre>{html.escape(_plain(o))}</pre>" for o in part)
+            head = f"Keras model summary: <b>{html.escape(m.group(1))}</b>" + (
+                f", {total.group(1)} parameters" if total else "")
+            new.append({"output_type": "display_data", "metadata": {"imgclf": {"summary": m.group(1)}},
+                        "data": {"text/html": f'<details class="imgclf-summary"><summary>{head}</summary>{body}</details>',
+                                 "text/plain": "".join(_plain(o) for o in part)}})
+            folded += 1
+            i = end + 1
+        cell["outputs"] = new
+    return folded
+
+
+def run_results(run_folder: str | Path | None) -> dict:
+    """The results.json of the run an executed notebook comes from: ``running/results.json``
+    when that run stopped before finishing, else the folder's ``results.json``; {} if none."""
+    from .reports.status import read_record
+
+    if run_folder is None:
+        return {}
+    run_folder = Path(run_folder)
+    running = read_record(run_folder / "running" / "results.json").data
+    return running or read_record(run_folder / "results.json").data
+
+
+def notebook_profile(nb) -> str | None:
+    """The profile a papermill run of ``nb`` was given (None when not run by papermill)."""
+    params = ((nb.metadata.get("papermill") or {}).get("parameters") or {})
+    p = params.get("profile")
+    return p if isinstance(p, str) else None
+
+
+def bar_facts(res: dict, profile: str | None) -> dict:
+    """What the top bar of a report says: profile, date, commit, hardware, backend, and the run's
+    state; the run's results must be of the page's profile, else the facts are unknown."""
+    from .reports import provenance
+
+    if not res or (profile is not None and res.get("profile") != profile):
+        return {"facts": [("profile", profile or "unknown"), ("provenance", "this run's results.json was not found")],
+                "state": "unknown"}
+    state = "complete" if res.get("complete") is True else "stopped before finishing"
+    if res.get("partial"):
+        state = "partial (time budget)"
+    return {"facts": provenance.summary(res), "state": state,
+            "not_comparable": res.get("not_comparable_reason") if res.get("comparable") is False else None}
+
+
+def render_report(nb, out: Path, results_json: Path | None = None, links: bool = True,
+                  full_name: str | None = None, res: dict | None = None, name: str | None = None) -> Path:
+    """Write the report view of ``nb`` (already cleaned) to ``out``. ``links=False``: no links to
+    the full notebook and the index (a page published on its own, under results/)."""
+    from nbconvert import HTMLExporter
+
+    from .files import atomic_write_text
+    from .reports.status import read_record
+
+    nb = copy.deepcopy(nb)
+    fold_model_summaries(nb)
+    if res is None:
+        res = read_record(results_json).data if results_json is not None else {}
+    name = name or Path(out).name.split(".")[0]
+    resources = {"metadata": {"name": name},
+                 "imgclf": {"full": full_name if links else None, "index": "../index.html" if links else None,
+                            **bar_facts(res, notebook_profile(nb))}}
+    exporter = HTMLExporter(template_name=REPORT_TEMPLATE, extra_template_basedirs=[str(TEMPLATES)])
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return atomic_write_text(out, body)
+
+
+def render(executed: str | Path, html_dir: str | Path, run_folder: str | Path | None = None) -> tuple[Path, Path, int]:
+    """Clean ``executed`` in place and write ``<name>.<profile>.html`` (report view) and
+    ``<name>.<profile>.full.html`` into ``html_dir``. Returns both paths and the number of noise
+    lines dropped."""
     import nbformat
     from nbconvert import HTMLExporter
 
     from .files import atomic_write_text
+    from .reports.folder import plain_name
 
     executed, html_dir = Path(executed), Path(html_dir)
-    name = executed.stem
     nb = nbformat.read(executed, as_version=4)
     dropped = clean_notebook(nb)
     atomic_write_text(executed, nbformat.writes(nb))
-    resources = {"metadata": {"name": name}, "imgclf": {"full": f"{name}.full.html", "report": f"{name}.html"}}
-    report = HTMLExporter(template_name=REPORT_TEMPLATE, extra_template_basedirs=[str(TEMPLATES)])
-    full = HTMLExporter(template_name="lab")
-    paths = []
-    for exporter, fname in ((report, f"{name}.html"), (full, f"{name}.full.html")):
-        body, _ = exporter.from_notebook_node(nb, resources=dict(resources))
-        paths.append(atomic_write_text(html_dir / fname, body))
-    return paths[0], paths[1], dropped
+    res = run_results(run_folder)
+    profile = notebook_profile(nb) or (res.get("profile") if isinstance(res.get("profile"), str) else None)
+    name = executed.stem.split(".")[0]
+    stem = f"{name}.{plain_name(profile) or 'unknown'}"
+    report = render_report(nb, html_dir / f"{stem}.html", full_name=f"{stem}.full.html", res=res, name=name)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb, resources={"metadata": {"name": stem}})
+    full = atomic_write_text(html_dir / f"{stem}.full.html", body)
+    return report, full, dropped
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2
-    report, full, dropped = render(argv[0], argv[1])
+    report, full, dropped = render(*argv)
     print(f"{report} and {full.name} ({dropped} log/progress lines left out; all of them are in the log)")
     return 0
 

@@ -74,10 +74,11 @@ def start(paper: types.ModuleType, namespace: Mapping[str, Any]):
     from IPython.display import display
 
     from .. import train
-    from ..reports import Report
+    from ..reports import Report, display_options
     from ..runs import Runs
 
     cfg = check_parameters(paper, namespace)
+    display_options()  # pandas: nothing cut, whole numbers as integers, wide tables split
     # paper 3 decides determinism with its device set-up (off on a GPU); the others keep it on
     train.set_seed(cfg.seed, deterministic=getattr(paper, "DETERMINISTIC", True))
     report = Report(paper.NOTEBOOK, cfg.as_dict(), root=cfg.reports_root, title=paper.TITLE)
