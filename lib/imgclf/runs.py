@@ -64,7 +64,7 @@ log = logging.getLogger("imgclf.runs")
 RESULT = "result.json"
 
 NOT_CODE = ("imgclf.runs", "imgclf.reports", "imgclf.plots", "imgclf.render", "imgclf.browser",
-            "imgclf.index", "imgclf.stats", "imgclf.files")
+            "imgclf.stats", "imgclf.files", "imgclf.gpucheck")
 """Modules that record, show or summarise results but never change what a unit computes: they are
 left out of the code hash, so a new plot or report layout does not retrain anything."""
 
