@@ -1,0 +1,131 @@
+"""Every figure type the papers show. Helpers return a Matplotlib figure; save it with
+:meth:`imgclf.reports.Report.figure` (PNG, written atomically under ``reports/``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (a killed run leaves no half file)."""
+    from .files import atomic_write
+
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight",
+                                                    metadata={"Software": None}))
+
+
+def curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    logy: bool = False,
+    marker: str = "o",
+    ax=None,
+):
+    """Line plot of several ``label -> (x, y)`` series on one axis."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.2))
+    for label, (x, y) in series.items():
+        ax.plot(x, y, marker=marker, ms=3, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend()
+    return fig
+
+
+def history(hist: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("accuracy", "loss"), title: str = ""):
+    """Training and validation curves per epoch, one panel per metric (Keras history keys)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for key, label in ((m, "train"), (f"val_{m}", "validation")):
+            if key in hist:
+                ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], marker="o", ms=3, label=label)
+        ax.set(xlabel="epoch", ylabel=m, title=f"{title} {m}".strip())
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def histories(hists: Mapping[str, Mapping[str, Sequence[float]]], metrics: Sequence[str] = ("accuracy", "loss"),
+              title: str = ""):
+    """Several runs' training (solid) and validation (dashed) curves per epoch, one panel per metric."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.6 * len(metrics), 4.0), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, m in zip(axes[0], metrics):
+        for i, (label, hist) in enumerate(hists.items()):
+            for key, style, part in ((m, "-", "train"), (f"val_{m}", "--", "validation")):
+                if key in hist:
+                    ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], style, marker="o", ms=3,
+                            color=colors[i % len(colors)], label=f"{label} {part}")
+        ax.set(xlabel="epoch", ylabel=m, title=f"{title} {m}".strip())
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def confusion(cm: np.ndarray, names: Sequence[str], title: str = "", normalize: bool = False):
+    """Confusion-matrix heat map (rows: true class, columns: predicted)."""
+    cm = np.asarray(cm)
+    data = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    size = max(4.0, 0.45 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    sns.heatmap(data, annot=len(names) <= 12, fmt=".2f" if normalize else "d", cmap="Blues",
+                xticklabels=names, yticklabels=names, ax=ax, cbar=True)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return fig
+
+
+def roc(rocs: Mapping[str, tuple[np.ndarray, np.ndarray, float]], title: str = "ROC (one vs rest)"):
+    """ROC curves with their AUC in the legend."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, (fpr, tpr, auc) in rocs.items():
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, ncols: int = 8,
+               cmap: str = "gray", size: float = 1.4, suptitle: str = ""):
+    """A grid of images with optional per-image titles."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.1), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = np.asarray(images[i])
+            ax.imshow(img.squeeze(), cmap=cmap if img.ndim == 2 or img.shape[-1] == 1 else None)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def paper_vs_ours(df, value_cols: Sequence[str] = ("paper", "ours"), label_col: str | None = None,
+                  title: str = "", ylabel: str = "accuracy"):
+    """Grouped bars of the paper's numbers beside ours (``df`` has one row per item)."""
+    labels = df[label_col] if label_col else df.index.map(lambda i: " / ".join(map(str, i)) if isinstance(i, tuple) else str(i))
+    x = np.arange(len(df))
+    w = 0.8 / len(value_cols)
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(df) + 2), 4))
+    for j, col in enumerate(value_cols):
+        ax.bar(x + (j - (len(value_cols) - 1) / 2) * w, df[col].astype(float), w, label=col)
+    ax.set_xticks(x, labels, rotation=30, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
