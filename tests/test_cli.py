@@ -104,3 +104,35 @@ def test_readme_says_updated_only_when_the_file_changed(tmp_path):
     assert run() == f"{readme}: updated (result blocks regenerated from results/)"
     assert "stale numbers" not in readme.read_text()
     assert run() == f"{readme}: unchanged (its result blocks already match results/)"
+
+
+def test_the_environment_is_installed_from_the_lock_and_again_when_the_lock_changes(tmp_path):
+    """ensure_venv with a stand-in interpreter that records its calls: pip gets the lock file as
+    constraints; a second run installs nothing; a changed lock file installs again."""
+    for f in ("run_all.sh", "pyproject.toml", "requirements-lock.txt"):
+        shutil.copy(REPO / f, tmp_path / f)
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "fake-python3"
+    fake.write_text(f"""#!/usr/bin/env bash
+# stands in for python3 and for .venv/bin/python: records its arguments
+echo "$*" >> {calls}
+if [[ "$1 $2" == "-m venv" ]]; then
+  mkdir -p "$3/bin"; cp "$0" "$3/bin/python"; printf 'echo "  imgclf  /k"\\n' > "$3/bin/jupyter"
+  chmod +x "$3/bin/jupyter"; printf 'PATH="%s/bin:$PATH"\\n' "$3" > "$3/bin/activate"
+  ln -s python "$3/bin/python3"
+fi
+""")
+    fake.chmod(0o755)
+
+    def run():
+        res = subprocess.run(["bash", "run_all.sh", "test", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60, env=_env(PYTHON=str(fake)))
+        assert res.returncode == 0, res.stdout + res.stderr
+        return [line for line in calls.read_text().splitlines() if "pip install" in line and "-e" in line]
+
+    assert run() == ["-m pip install -q -c requirements-lock.txt -e .[dev]"]
+    assert calls.read_text().splitlines()[-1] == "-m pytest -q"  # then the tests run, in that environment
+    assert len(run()) == 1  # nothing changed: no second install
+    with open(tmp_path / "requirements-lock.txt", "a") as f:
+        f.write("tqdm==0.0.0\n")
+    assert len(run()) == 2  # the lock changed: installed again
