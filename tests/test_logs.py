@@ -97,3 +97,29 @@ def test_with_logging_configured_the_messages_go_there_once(tmp_path, capsys, im
     Runs(tmp_path).run("demo", lambda u: {"a": 1}, settings={}, seed=0)
     assert capsys.readouterr().out == ""  # not printed a second time by imgclf's default handler
     assert len(records) == 1 and records[0].startswith("[runs] running demo")
+
+
+@pytest.mark.notebook
+def test_in_a_notebook_runs_messages_show_and_tensorflow_is_silent(tmp_path):
+    """The imgclf kernel, started by papermill as JupyterLab starts it: the [runs] line is a stdout
+    output of the cell, and nothing of TensorFlow's C++ logging reaches the kernel's stderr (where
+    Jupyter shows it) or the cell's outputs."""
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "imgclf", "language": "python",
+                                                           "display_name": "Python (imgclf)"}})
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import imgclf, keras, tensorflow as tf\n"
+        "tf.config.list_physical_devices('GPU')\n"
+        f"from imgclf.runs import Runs\nRuns({str(tmp_path / 'runs')!r}).run('demo', lambda u: {{'a': 1}}, settings={{}}, seed=0)\n"
+        "print('done')")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a kernel started without it
+    env.update(PYTHONPATH=str(REPO / "lib"), PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+    res = subprocess.run(["papermill", "-k", "imgclf", "--no-progress-bar", "in.ipynb", "out.ipynb"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert not CPP_LOG.search(res.stderr), res.stderr[-3000:]
+    outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert not CPP_LOG.search(text) and not [o for o in outputs if o.get("name") == "stderr"], outputs
+    assert re.search(r"^\[runs\] running demo \(demo-[0-9a-f]+\)$", text, re.M) and text.rstrip().endswith("done"), text
