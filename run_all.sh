@@ -14,7 +14,8 @@
 #                                   no log line visible, index links resolve; screenshots in
 #                                   reports/screenshots/ (--docs: also docs/index.png for the README)
 #   ./run_all.sh publish [01 ...]   copy the last complete paper-profile runs from reports/ to results/
-#   ./run_all.sh readme             regenerate the README's result tables from results/
+#   ./run_all.sh readme [FILE]      regenerate the README's result tables from results/ (says whether
+#                                   the file changed)
 #
 # Environment: IMGCLF_DATA (data directory, default data/), IMGCLF_REPORTS (output directory, default
 # reports/), PYTHON (interpreter used to create .venv, default python3), IMGCLF_TIMEOUT (seconds per
@@ -38,7 +39,7 @@ die() { echo "run_all.sh: $*" >&2; exit 2; }
 
 ensure_venv() {
   # (Re)install when .venv is missing or pyproject.toml or requirements-lock.txt changed since the
-  # last install. The package's data files register the "imgclf" Jupyter kernel in .venv.
+  # last install. ./kernel registers the "imgclf" Jupyter kernel in .venv.
   local stamp="$VENV/.imgclf-installed" want lock=()
   if [[ "${IMGCLF_NO_VENV:-0}" == 1 ]]; then
     command -v papermill >/dev/null || { echo "IMGCLF_NO_VENV=1 but papermill is not on PATH: pip install -e .[dev] first" >&2; return 1; }
@@ -52,7 +53,8 @@ ensure_venv() {
   echo "==> setting up $VENV (pip install ${lock[*]} -e .[dev])"
   [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV" || return 1
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null || return 1
-  "$VENV/bin/python" -m pip install -q "${lock[@]}" -e ".[dev]" || return 1
+  # ./kernel: the "Python (imgclf)" kernelspec, which an editable install does not install
+  "$VENV/bin/python" -m pip install -q "${lock[@]}" -e ".[dev]" ./kernel || return 1
   "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -q "^ *imgclf " \
     || { echo "the imgclf kernel was not installed into $VENV/share/jupyter/kernels" >&2; return 1; }
   echo "$want" >"$stamp"

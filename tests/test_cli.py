@@ -130,7 +130,7 @@ fi
         assert res.returncode == 0, res.stdout + res.stderr
         return [line for line in calls.read_text().splitlines() if "pip install" in line and "-e" in line]
 
-    assert run() == ["-m pip install -q -c requirements-lock.txt -e .[dev]"]
+    assert run() == ["-m pip install -q -c requirements-lock.txt -e .[dev] ./kernel"]
     assert calls.read_text().splitlines()[-1] == "-m pytest -q"  # then the tests run, in that environment
     assert len(run()) == 1  # nothing changed: no second install
     with open(tmp_path / "requirements-lock.txt", "a") as f:

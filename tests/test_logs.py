@@ -42,7 +42,7 @@ def test_a_log_level_the_user_set_is_kept_and_nothing_is_captured():
 
 
 def test_the_kernelspec_sets_the_same_environment():
-    spec = json.loads((REPO / "share" / "jupyter" / "kernels" / "imgclf" / "kernel.json").read_text())
+    spec = json.loads((REPO / "kernel" / "kernel.json").read_text())
     assert spec["env"] == logs.TF_ENV_DEFAULTS and spec["display_name"] == "Python (imgclf)"
 
 
