@@ -17,70 +17,140 @@
 #                                   scrolls sideways at 1366 or 375 px, no table clipped or cut; screenshots in
 #                                   reports/screenshots/ (--docs: also docs/index.png for the README)
 #   ./run_all.sh publish [01 ...]   copy the last complete paper-profile runs from reports/ to results/
-#   ./run_all.sh readme             regenerate the README's result tables from results/
+#   ./run_all.sh readme [FILE]      regenerate the README's result tables from results/ (says whether
+#                                   the file changed)
 #
 # Environment: IMGCLF_DATA (data directory, default data/), IMGCLF_REPORTS (output directory, default
 # reports/), PYTHON (interpreter used to create .venv, default python3), IMGCLF_TIMEOUT (seconds per
-# notebook cell, default 3600).
+# notebook cell, default 3600), IMGCLF_NO_VENV=1 (use the active environment, e.g. conda's from
+# environment.yml, instead of creating .venv; it needs `pip install -e .[dev]` done there).
+# .venv is installed with `pip install -c requirements-lock.txt -e .[dev]` (the tested versions),
+# again whenever pyproject.toml or requirements-lock.txt changes.
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 PY=${PYTHON:-python3}
 REPORTS=${IMGCLF_REPORTS:-$ROOT/reports}
-# TensorFlow's C++ INFO/WARNING lines are off; its ERROR lines (e.g. "E0000 ... NodeDef mentions
-# attribute use_unbounded_threadpool") still reach the log, and imgclf.render keeps them out of the HTML.
+# TensorFlow's C++ logging is off (also set by `import imgclf` and by the imgclf kernel's kernelspec,
+# see lib/imgclf/logs.py); imgclf.render's filter is the safety net for what still gets through.
 # No MPLBACKEND here: the kernel must pick matplotlib's inline backend (Agg would hide every figure).
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+die() { echo "run_all.sh: $*" >&2; exit 2; }
 
 ensure_venv() {
-  # (Re)install when .venv is missing or pyproject.toml changed since the last install.
-  local stamp="$VENV/.imgclf-installed" want
-  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  # (Re)install when .venv is missing or pyproject.toml or requirements-lock.txt changed since the
+  # last install. ./kernel registers the "imgclf" Jupyter kernel in .venv.
+  local stamp="$VENV/.imgclf-installed" want lock=()
+  if [[ "${IMGCLF_NO_VENV:-0}" == 1 ]]; then
+    command -v papermill >/dev/null || { echo "IMGCLF_NO_VENV=1 but papermill is not on PATH: pip install -e .[dev] first" >&2; return 1; }
+    return 0
+  fi
+  [[ -f requirements-lock.txt ]] && lock=(-c requirements-lock.txt)
+  want=$(cat pyproject.toml requirements-lock.txt 2>/dev/null | sha256sum | cut -d' ' -f1)
   if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     return 0
   fi
-  echo "==> setting up $VENV (pip install -e .[dev])"
+  echo "==> setting up $VENV (pip install ${lock[*]} -e .[dev])"
   [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV" || return 1
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null || return 1
-  "$VENV/bin/python" -m pip install -q -e ".[dev]" || return 1
-  "$VENV/bin/python" -m ipykernel install --sys-prefix --name imgclf --display-name "Python (imgclf)" >/dev/null || return 1
+  # ./kernel: the "Python (imgclf)" kernelspec, which an editable install does not install
+  "$VENV/bin/python" -m pip install -q "${lock[@]}" -e ".[dev]" ./kernel || return 1
+  "$VENV/bin/jupyter" kernelspec list 2>/dev/null | grep -q "^ *imgclf " \
+    || { echo "the imgclf kernel was not installed into $VENV/share/jupyter/kernels" >&2; return 1; }
   echo "$want" >"$stamp"
 }
 
-ensure_venv || { echo "run_all.sh: could not set up the environment in $VENV" >&2; exit 2; }
-# shellcheck disable=SC1091
-source "$VENV/bin/activate"
+activate() {
+  ensure_venv || die "could not set up the environment in $VENV"
+  if [[ "${IMGCLF_NO_VENV:-0}" != 1 ]]; then
+    # shellcheck disable=SC1091
+    source "$VENV/bin/activate"
+  fi
+}
+
+readme() {
+  # regenerate README.md's result blocks; say "updated" only when the file changed
+  local path=README.md before after out
+  [[ $# -gt 0 && "$1" != -* ]] && path=$1
+  [[ -f "$path" ]] || die "readme: no file $path"
+  before=$(sha256sum "$path" | cut -d' ' -f1)
+  out=$(python -m imgclf.reports readme "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+  after=$(sha256sum "$path" | cut -d' ' -f1)
+  if [[ "$before" == "$after" ]]; then
+    echo "$path: unchanged (its result blocks already match results/)"
+  else
+    echo "$path: updated (result blocks regenerated from results/)"
+  fi
+}
+
+failure_summary() {
+  # the error of a failed notebook: the first error output of the executed notebook, else the
+  # exception line of papermill's log
+  python - "$1" "$2" <<'PYEOF'
+import json, re, sys
+executed, log = sys.argv[1:3]
+try:
+    nb = json.load(open(executed))
+    for i, cell in enumerate(nb.get("cells", [])):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error" and out.get("ename") != "PapermillExecutionError":
+                where = cell.get("execution_count")
+                msg = "\n      ".join(str(out.get("evalue", "")).splitlines()[:6])
+                print(f"{out['ename']}: {msg}  (cell In [{where}])" if where else f"{out['ename']}: {msg}")
+                sys.exit(0)
+except (OSError, ValueError):
+    pass
+try:
+    lines = open(log, errors="replace").read().splitlines()
+except OSError:
+    lines = []
+exc = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Spent|Died)\w*):( .*|$)")
+hits = [l for l in lines if exc.match(l) and not l.startswith("papermill.exceptions.PapermillExecutionError")]
+print(hits[-1] if hits else (lines[-1] if lines else "no output"))
+PYEOF
+}
 
 case "${1:-}" in
-  test) shift; exec python -m pytest "$@" ;;
-  check) shift; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
-  publish) shift; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
-  readme) shift; exec python -m imgclf.reports readme "$@" ;;
+  -h|--help|help) usage; exit 0 ;;
+  test) shift; activate; exec python -m pytest "$@" ;;
+  check) shift; activate; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
+  publish) shift; activate; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
+  readme) shift; activate; readme "$@"; exit ;;
 esac
 
 PROFILE=smoke
 SELECT=()
 PM_ARGS=()   # extra papermill arguments (parameters)
 OVERRIDES=0  # parameters set on the command line: such a paper run is not published automatically
+# a value for an option: present and not the next option ($2 of the caller)
+value() { [[ $# -ge 2 && -n "$2" && "$2" != -* ]] || die "$1 needs a value: $3 (see --help)"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --profile) PROFILE="$2"; shift 2 ;;
-    --profile=*) PROFILE="${1#*=}"; shift ;;
-    --budget) PM_ARGS+=(-p budget_minutes "$2"); shift 2 ;;
-    --budget=*) PM_ARGS+=(-p budget_minutes "${1#*=}"); shift ;;
+    --profile|--budget)
+      what="smoke or paper"; [[ "$1" == --budget ]] && what="minutes per notebook, e.g. --budget 8"
+      value "$1" "${2:-}" "$what"
+      if [[ "$1" == --profile ]]; then PROFILE="$2"; else PM_ARGS+=(-p budget_minutes "$2"); fi
+      shift 2 ;;
+    --profile=*) PROFILE="${1#*=}"; [[ -n "$PROFILE" ]] || die "--profile needs a value: smoke or paper"; shift ;;
+    --budget=*) [[ -n "${1#*=}" ]] || die "--budget needs a value"; PM_ARGS+=(-p budget_minutes "${1#*=}"); shift ;;
     --no-reuse) PM_ARGS+=(-p reuse_runs False); shift ;;
-    -p) PM_ARGS+=(-p "$2" "$3"); OVERRIDES=1; shift 3 ;;
-    -y) PM_ARGS+=(-y "$2"); OVERRIDES=1; shift 2 ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    -*) echo "run_all.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    -p) [[ $# -ge 3 && -n "$2" && "$2" != -* ]] || die "-p needs a parameter name and a value: -p NAME VALUE (see --help)"
+        PM_ARGS+=(-p "$2" "$3"); OVERRIDES=1; shift 3 ;;
+    -y) [[ $# -ge 2 && -n "$2" ]] || die "-y needs a YAML mapping of parameters, e.g. -y 'seeds: [0, 1]'"
+        PM_ARGS+=(-y "$2"); OVERRIDES=1; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) die "unknown option $1 (see --help)" ;;
     *) SELECT+=("$1"); shift ;;
   esac
 done
-[[ "$PROFILE" == smoke || "$PROFILE" == paper ]] || { echo "--profile must be smoke or paper, got '$PROFILE'" >&2; exit 2; }
+[[ "$PROFILE" == smoke || "$PROFILE" == paper ]] || die "--profile must be smoke or paper, got '$PROFILE'"
 if [[ "$REPORTS" != "$ROOT/reports" ]]; then
   PM_ARGS+=(-p reports_root "$REPORTS")
 fi
+activate
 
 mkdir -p "$REPORTS"/executed "$REPORTS"/html "$REPORTS"/logs "$REPORTS"/status
 failed=0
@@ -103,7 +173,8 @@ for nb in notebooks/[0-9]*.ipynb; do
     status=ok
   else
     status=failed; failed=1
-    echo "    FAILED: see $log"
+    echo "    FAILED: $(failure_summary "$executed" "$log")"
+    echo "    (the whole output: $log)"
   fi
   secs=$(( $(date +%s) - start ))
   if [[ -f "$executed" ]]; then

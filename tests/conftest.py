@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as imgclf.logs
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

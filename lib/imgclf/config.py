@@ -12,8 +12,12 @@ Fields whose metadata says ``key=False`` (:data:`NOT_A_KEY`) change no computed 
 images a figure shows, where reports go, the time budget): run units do not depend on them.
 
 Paths: the data directory is the ``data_dir`` parameter when given, else the ``IMGCLF_DATA``
-environment variable, else ``data/`` in the working directory. This module is the only place
-that reads the environment.
+environment variable, else ``<project>/data``; reports go to the ``reports_root`` parameter, else
+``<project>/reports``. The project folder (:data:`REPO_ROOT`) is the source checkout when the package
+runs from one (``pip install -e .``, or ``PYTHONPATH=lib``), else, for an installed package
+(``pip install git+...``, Colab), the working directory at import: ``data/`` and ``reports/``
+beside the notebook you run, never inside ``site-packages``. This module is the only place that
+reads the environment (besides :mod:`imgclf.logs`, which sets TensorFlow's log level).
 """
 
 from __future__ import annotations
@@ -25,10 +29,27 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import ModuleType
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def source_checkout(package_file: str | os.PathLike = __file__) -> Path | None:
+    """The root of the source checkout this package runs from (``<root>/lib/imgclf/...`` beside
+    ``<root>/pyproject.toml``), or ``None`` for an installed copy (``site-packages/imgclf``)."""
+    root = Path(package_file).resolve().parents[2]
+    pkg = Path(package_file).resolve().parent
+    if (root / "pyproject.toml").is_file() and pkg == root / "lib" / "imgclf":
+        return root
+    return None
+
+
+SOURCE_ROOT = source_checkout()
+"""The source checkout, or ``None`` when the package is installed (then git cannot say which
+commit the code is: :func:`imgclf.provenance_env.code_version` asks pip's install record)."""
+
+REPO_ROOT = SOURCE_ROOT if SOURCE_ROOT is not None else Path.cwd().resolve()
+"""The project folder: default ``data/``, ``reports/`` and ``results/`` are under it (see above)."""
 
 PROFILE_NAMES = ("smoke", "paper")
 
@@ -49,7 +70,8 @@ class ParameterError(ValueError):
 # Paths
 # --------------------------------------------------------------------------------------------
 def data_dir(value: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``value`` if given, else ``$IMGCLF_DATA``, else ``<repo>/data``."""
+    """The data directory: ``value`` if given, else ``$IMGCLF_DATA``, else ``<project>/data``
+    (:data:`REPO_ROOT`: the checkout, or the working directory of an installed package)."""
     if value is not None:
         return Path(value).expanduser().resolve()
     env = os.environ.get("IMGCLF_DATA")
@@ -72,7 +94,8 @@ def existing_data_dir(value: str | os.PathLike | None = None) -> Path:
 
 
 def reports_dir(notebook: str, root: str | os.PathLike | None = None) -> Path:
-    """``reports/<notebook>/`` (created), under ``root`` or the repository."""
+    """``reports/<notebook>/`` (created), under ``root`` or :data:`REPO_ROOT` (the checkout, or the
+    working directory of an installed package)."""
     base = Path(root) if root is not None else REPO_ROOT / "reports"
     out = base / notebook
     out.mkdir(parents=True, exist_ok=True)

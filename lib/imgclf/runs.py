@@ -64,7 +64,7 @@ log = logging.getLogger("imgclf.runs")
 RESULT = "result.json"
 
 NOT_CODE = ("imgclf.runs", "imgclf.reports", "imgclf.plots", "imgclf.render", "imgclf.browser",
-            "imgclf.stats", "imgclf.files", "imgclf.gpucheck")
+            "imgclf.stats", "imgclf.files", "imgclf.gpucheck", "imgclf.logs", "imgclf.provenance_env")
 """Modules that record, show or summarise results but never change what a unit computes: they are
 left out of the code hash, so a new plot or report layout does not retrain anything."""
 
@@ -248,10 +248,18 @@ def unit_key(name: str, settings: Mapping[str, Any], data: Any = (), seed: int |
 
 
 def git_commit(repo: str | os.PathLike | None = None) -> dict:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout the code runs from."""
+    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout the code runs from (for
+    an installed package: the commit pip recorded, see :func:`imgclf.provenance_env.code_version`)."""
     import subprocess
 
-    root = Path(repo) if repo is not None else Path(__file__).resolve().parents[2]
+    from . import config
+
+    if repo is None and config.SOURCE_ROOT is None:  # site-packages: git would name another repo
+        from .provenance_env import code_version
+
+        v = code_version()
+        return {"commit": v["commit"], "dirty": v["dirty"]}
+    root = Path(repo) if repo is not None else config.SOURCE_ROOT
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,

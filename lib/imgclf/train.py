@@ -61,12 +61,14 @@ class Progress(keras.callbacks.Callback):
 
 
 _TENSORBOARD_ROOT: Path | None = None
+_TENSORBOARD_USED: dict[Path, int] = {}  # fits outside a unit, by folder, in this process
 
 
 def log_tensorboard_to(root: str | os.PathLike | None) -> None:
-    """Every later :func:`fit` also writes TensorBoard logs under ``root/<run>/`` (``None``: off).
+    """Every later :func:`fit` also writes TensorBoard logs under ``root`` (``None``: off).
 
-    :func:`imgclf.papers.start` points this at ``reports/<notebook>/tensorboard``; view them offline
+    :func:`imgclf.papers.start` points this at ``reports/<notebook>/tensorboard/<profile>``, so that
+    TensorBoard names each run ``<profile>/<unit key>`` (see :func:`tensorboard_run_dir`); view them
     with ``tensorboard --logdir reports``.
     """
     global _TENSORBOARD_ROOT
@@ -75,6 +77,37 @@ def log_tensorboard_to(root: str | os.PathLike | None) -> None:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_") or "run"
+
+
+def tensorboard_run_dir(desc: str, resumed: bool = False) -> Path | None:
+    """The folder of one training's TensorBoard logs under the root of :func:`log_tensorboard_to`
+    (``None`` when logging is off), so that two trainings never share a folder:
+
+    - inside a run unit (:func:`imgclf.runs.current`): ``<unit key>``, whose readable name comes
+      first (``ae-mnist-seed-0-d9a4325b0c09``); the second, third... fit of one run of a unit gets
+      ``<unit key>.fit2-<desc>``...;
+    - outside a unit: ``<desc>``, then ``<desc>-2``... for later fits with that name in this process.
+
+    A training that starts at epoch 0 (``resumed=False``) empties its folder first: a recomputed
+    unit replaces the curves of the earlier run instead of drawing over them. A resumed one appends.
+    """
+    import shutil
+
+    from . import runs
+
+    if _TENSORBOARD_ROOT is None or not backend.has_tensorflow():  # Keras writes TensorBoard logs through tf.summary
+        return None
+    unit = runs.current()
+    if unit is not None:
+        n = unit.tensorboard_fits = getattr(unit, "tensorboard_fits", 0) + 1  # fits of this unit's run
+        path = _TENSORBOARD_ROOT / (unit.key if n == 1 else f"{unit.key}.fit{n}-{_slug(desc)}")
+    else:
+        base = _TENSORBOARD_ROOT / _slug(desc)
+        n = _TENSORBOARD_USED[base] = _TENSORBOARD_USED.get(base, 0) + 1
+        path = base if n == 1 else _TENSORBOARD_ROOT / f"{_slug(desc)}-{n}"
+    if not resumed and path.exists():
+        shutil.rmtree(path)
+    return path
 
 
 class TrainingClock(keras.callbacks.Callback):
@@ -294,21 +327,23 @@ def fit(
     loss0 = None
     if record_initial_loss:
         loss0 = float(np.atleast_1d(model.evaluate(x, y, batch_size=max(batch_size, 256), verbose=0))[0])
-    cbs = list(callbacks)
     first = 0
     if checkpoint_dir is not None:
-        ckpt = Path(checkpoint_dir)
-        meta = ckpt / "backup" / "training_metadata.json"
+        meta = Path(checkpoint_dir) / "backup" / "training_metadata.json"
         if meta.is_file():
             first = int(json.loads(meta.read_text()).get("epoch", 0))
+    # TensorBoard before the caller's callbacks: an epoch that is backed up is also logged
+    tb_dir = tensorboard_run_dir(desc or model.name, resumed=first > 0)
+    cbs = [] if tb_dir is None else [keras.callbacks.TensorBoard(str(tb_dir), write_graph=False)]
+    cbs += list(callbacks)
+    if checkpoint_dir is not None:
+        ckpt = Path(checkpoint_dir)
         budget = _StopWhenBudgetSpent()
         cbs = [keras.callbacks.BackupAndRestore(str(ckpt / "backup"), delete_checkpoint=False),
                EpochSeed(seed), EpochLog(ckpt / "epochs.jsonl"), *cbs, budget]
     if restore_best:
         mode = "max" if "acc" in restore_best or "auc" in restore_best.lower() else "min"
         cbs.append(BestWeights(restore_best, mode, None if checkpoint_dir is None else Path(checkpoint_dir) / "best"))
-    if _TENSORBOARD_ROOT is not None and backend.has_tensorflow():  # Keras writes TensorBoard logs through tf.summary
-        cbs.append(keras.callbacks.TensorBoard(str(_TENSORBOARD_ROOT / _slug(desc or model.name)), write_graph=False))
     progress = Progress(epochs, desc, initial=first)
     t0 = time.perf_counter()
     if checkpoint_dir is not None and first >= epochs:  # every epoch ran before a kill: its final weights

@@ -83,7 +83,7 @@ def start(paper: types.ModuleType, namespace: Mapping[str, Any]):
     train.set_seed(cfg.seed, deterministic=getattr(paper, "DETERMINISTIC", True))
     report = Report(paper.NOTEBOOK, cfg.as_dict(), root=cfg.reports_root, title=paper.TITLE)
     report.runs = Runs(report.dir / "runs", reuse=cfg.reuse_runs, budget_minutes=cfg.budget_minutes)
-    train.log_tensorboard_to(report.dir / "tensorboard")
+    train.log_tensorboard_to(report.dir / "tensorboard" / cfg.profile)
     # one row per setting: a wide one-row table would be cut by pandas and hide the profile
     display(pd.DataFrame({"value": {k: str(v) for k, v in cfg.as_dict().items()}}))
     return cfg, report
