@@ -109,28 +109,18 @@ def hardware() -> dict:
 
 def git_provenance(repo: str | os.PathLike | None = None) -> dict:
     """The commit the run's code came from: ``{"commit": sha, "dirty": bool}`` (``dirty``: tracked
-    files differ from the commit). Best effort: ``{"commit": None, ...}`` outside a git checkout."""
-    repo = Path(repo) if repo is not None else config.REPO_ROOT
+    files differ from the commit). From git in a source checkout; for an installed package, the
+    commit pip recorded (:func:`imgclf.provenance_env.code_version`); ``None`` when unknown."""
+    if repo is not None:
+        from ..runs import git_commit
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=20,
-                              check=True).stdout.strip()
+        return git_commit(repo)
+    from ..provenance_env import code_version
 
-    try:
-        commit = git("rev-parse", "HEAD")
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    try:
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        dirty = None
-    return {"commit": commit, "dirty": dirty}
+    v = code_version()
+    return {"commit": v.get("commit"), "dirty": v.get("dirty")}
 
 
-# ----------------------------------------------------------------------------------------------
-# The same facts as text, from a results.json that may come from anywhere (results/ arrives
-# through pull requests): every field is checked for its type, never trusted.
-# ----------------------------------------------------------------------------------------------
 def _d(x) -> dict:
     return x if isinstance(x, dict) else {}
 

@@ -23,6 +23,7 @@ from .. import config, plots
 from ..files import atomic_write_text, jsonable
 from . import display
 from .folder import RUNNING, promote, recover
+from ..provenance_env import environment
 from .provenance import git_provenance, hardware
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -66,6 +67,7 @@ class Report:
             "started": started.isoformat(timespec="seconds"),
             "git": git_provenance(),
             "hardware": hardware(),
+            "environment": environment(),  # every installed package, the lock file's differences, the code version
             "metrics": {},
             "timings": {},
             "comparisons": {},
