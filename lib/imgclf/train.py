@@ -424,6 +424,8 @@ def resume(model, checkpoint_dir: str | os.PathLike, epochs: int, restore_best: 
     backup, log_path = ckpt / "backup", ckpt / "epochs.jsonl"
     if not backup.is_dir():
         return 0
+    for stale in backup.glob(".tmp-*"):  # a write a kill cut short (one process per unit: runs' lock)
+        stale.unlink(missing_ok=True)
     first, found, saved = 0, False, None
     for n, weights, why in _candidates(backup, epochs):
         found = True
