@@ -71,7 +71,7 @@ def test_second_run_of_a_notebook_is_refused_then_accepted_after_the_holder_is_k
         msg = second.stdout
         # the message names the running one: pid, host, start time, and the lock file
         assert f"pid {first.pid} on host {os.uname().nodename}" in msg and "started 20" in msg
-        assert "notebook 01_nb is already running into" in msg and ".lock" in msg
+        assert "notebook 01_nb is already running into" in msg and str(tmp_path / ".locks" / "01_nb.lock") in msg
         assert (tmp_path / "01_nb" / "running" / "table_first.csv").is_file()  # the first run's files untouched
         assert not (tmp_path / "01_nb" / "results.json").exists()
     finally:

@@ -3,7 +3,8 @@
 Two runs of one notebook at once (a batch ``./run_all.sh`` while the same notebook runs in
 JupyterLab, or two batch runs) would write into the same ``reports/<notebook>/running/`` folder and
 publish a mixture that looks like a normal complete run. :class:`FolderLock` prevents that: an
-exclusive ``fcntl.flock`` on ``reports/<notebook>/.lock``, taken by :class:`imgclf.reports.Report`
+exclusive ``fcntl.flock`` on ``reports/.locks/<notebook>.lock`` (beside the folder, so that the
+folder holds only the run's files), taken by :class:`imgclf.reports.Report`
 before it touches ``running/`` and given back by ``Report.finish()`` or when the process exits.
 
 - A second run is refused at once with :class:`NotebookBusy`, whose message names the running one
@@ -37,8 +38,14 @@ from pathlib import Path
 
 from .config import ParameterError
 
-LOCK = ".lock"
-"""The lock file's name inside a notebook's report folder."""
+LOCKS = ".locks"
+"""The folder, beside the notebooks' report folders, that holds their lock files."""
+
+
+def lock_path(folder: str | os.PathLike) -> Path:
+    """``<parent>/.locks/<name>.lock`` of the folder ``<parent>/<name>``."""
+    folder = Path(folder)
+    return folder.parent / LOCKS / f"{folder.name}.lock"
 
 
 class NotebookBusy(ParameterError):
@@ -60,7 +67,7 @@ def _describe(info: dict | None) -> str:
 def read_holder(folder: str | os.PathLike) -> dict | None:
     """What the lock file of ``folder`` says about the process that holds (or last held) it."""
     try:
-        text = (Path(folder) / LOCK).read_text(errors="replace").strip()
+        text = lock_path(folder).read_text(errors="replace").strip()
         info = json.loads(text) if text else None
     except (OSError, ValueError):
         return None
@@ -68,12 +75,12 @@ def read_holder(folder: str | os.PathLike) -> dict | None:
 
 
 class FolderLock:
-    """An exclusive ``flock`` on ``<folder>/.lock`` (see the module). ``what`` names the folder's
+    """An exclusive ``flock`` on :func:`lock_path` of ``folder`` (see the module). ``what`` names the folder's
     owner in messages (e.g. the notebook)."""
 
     def __init__(self, folder: str | os.PathLike, what: str = ""):
         self.folder = Path(folder)
-        self.path = self.folder / LOCK
+        self.path = lock_path(self.folder)
         self.what = what or self.folder.name
         self.fd: int | None = None
 
@@ -92,7 +99,7 @@ class FolderLock:
             return self
         if self.fd is not None:
             return self
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         for attempt in range(6):  # a few tries: busy() and `imgclf.locks check` hold it for an instant
             try:
@@ -157,10 +164,10 @@ def busy(folder: str | os.PathLike) -> dict | None:
     """``None`` when no other process holds the lock of ``folder``; else what its lock file says
     about the holder (``{}`` when unreadable). Takes and drops the lock to find out."""
     folder = Path(folder)
-    if held_here(folder) or not (folder / LOCK).is_file():
+    if held_here(folder) or not lock_path(folder).is_file():
         return None
     try:
-        fd = os.open(folder / LOCK, os.O_RDWR)
+        fd = os.open(lock_path(folder), os.O_RDWR)
     except OSError:
         return None
     try:
