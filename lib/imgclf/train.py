@@ -14,6 +14,8 @@ import keras
 import numpy as np
 from tqdm.std import tqdm
 
+from .data.integrity import h5_damage  # noqa: F401  (checkpoint checks; re-exported)
+
 
 def set_seed(seed: int, deterministic: bool | None = True) -> None:
     """Seed Python, NumPy, TensorFlow and Keras (the one seeding call of the library).
@@ -239,9 +241,6 @@ def _warn(msg: str) -> None:
     warnings.warn(msg, DamagedCheckpoint, stacklevel=3)
 
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
 def _sha256(path: Path) -> str:
     import hashlib
 
@@ -250,33 +249,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def h5_damage(path: str | os.PathLike) -> str | None:
-    """Why the HDF5 file ``path`` cannot be used (missing, empty, no HDF5 signature, cut short so
-    that h5py cannot open it or read a dataset), or ``None`` when every dataset in it reads."""
-    import h5py
-
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        return f"cannot be read ({e.strerror or e})"
-    if size == 0:
-        return "is empty"
-    if head != HDF5_SIGNATURE:
-        text = head.lstrip()[:1] in (b"<", b"{")
-        return "is not an HDF5 file" + (" (it is text: an HTML page or an error message)" if text else "") + \
-            f" (first bytes {head[:8]!r})"
-    try:
-        with h5py.File(path, "r") as f:
-            f.visititems(lambda _, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
-    except Exception as e:  # h5py raises OSError, KeyError, RuntimeError on cut files
-        return f"is damaged ({type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else 'unreadable'}); " \
-               f"{size:,} bytes, probably cut short by a kill"
-    return None
 
 
 def _save_weights_atomic(model, path: Path) -> str:
