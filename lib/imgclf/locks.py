@@ -116,7 +116,7 @@ class FolderLock:
             raise NotebookBusy(
                 f"{self.what} is already running into {self.folder} ({_describe(holder)}; lock {self.path}). "
                 "Two runs of one notebook would mix their outputs: wait for that run to finish, or stop it "
-                f"(kill {holder.get('pid') if holder else '<pid>'} on its host) and run again. A crashed run holds "
+                f"(kill {holder.get('pid') if holder else '<pid>'} on its host; in JupyterLab: restart that kernel) and run again. A crashed run holds "
                 "no lock: this message means the process is alive."
             ) from None
         self.fd = fd
