@@ -278,3 +278,16 @@ def test_damaged_unit_arrays_are_named(tmp_path):
     _truncate(unit.dir / "arrays.npz")
     with pytest.raises(OSError, match=r"arrays\.npz.*delete the folder"):
         unit.load_arrays()
+
+
+def test_a_damaged_training_time_log_is_named_and_started_afresh(tmp_path):
+    p = tmp_path / "train_seconds.txt"
+    p.write_bytes(b"1.5\n2.25\n3.\xff\x00cut")
+    with pytest.warns(DamagedCheckpoint, match=rf"training-time log {p} is damaged"):
+        clock = train.TrainingClock(p)
+    assert clock.seconds == []
+    clock.on_epoch_begin(0)
+    clock.on_test_begin()
+    assert len(clock.seconds) == 1 and [float(v) for v in p.read_text().split()] == clock.seconds
+    good = train.TrainingClock(p)  # whole again: read back without a warning
+    assert good.seconds == clock.seconds
