@@ -163,6 +163,10 @@ for nb in notebooks/[0-9]*.ipynb; do
   fi
   ran=$((ran + 1))
   echo "==> $name ($PROFILE)"
+  # another run of this notebook (JupyterLab, a second run_all.sh) holds its folder: leave its log alone
+  if ! python -m imgclf.locks check "$REPORTS/$name"; then
+    echo "    NOT STARTED: wait for the other run to finish"; failed=1; continue
+  fi
   start=$(date +%s)
   log="$REPORTS/logs/$name.$PROFILE.log"
   executed="$REPORTS/executed/$name.$PROFILE.ipynb"  # one per profile: a smoke run keeps the paper one

@@ -20,8 +20,9 @@ A finished unit leaves ``reports/<notebook>/runs/<key>/result.json`` (what the f
 with its seconds, hardware, date and the git commit it was computed at) beside the arrays and
 weights it saved (:func:`current`). ``result.json`` is written last and atomically: a unit without
 it did not finish, and a record that is damaged or belongs to another key is recomputed with a
-warning that names it. An unfinished unit keeps its ``checkpoint/`` folder (Keras
-``BackupAndRestore`` state, the last generation of CMA-ES or PSO): the next run resumes it there.
+warning that names it. An unfinished unit keeps its ``checkpoint/`` folder (the last two epochs' training state of
+:func:`imgclf.train.fit`, the last generation of CMA-ES or PSO): the next run resumes it there; a
+damaged checkpoint file is named and the state before it, or a fresh start of that unit, is used.
 Two processes asked for the same unit do not both compute it: the second waits for the first
 (a lock file beside the unit, released by the kernel if its holder dies) and then reuses its record.
 
@@ -76,6 +77,10 @@ class BudgetSpent(Exception):
 
 class DamagedRecord(Warning):
     """A stored unit record that is unreadable or belongs to another key (it is recomputed)."""
+
+
+class DamagedUnitFile(OSError):
+    """A file a finished unit kept (arrays, weights) that cannot be read; the message names it."""
 
 
 _ACTIVE: list[tuple["Runs", "Unit"]] = []
@@ -296,8 +301,17 @@ class Unit:
         return atomic_write(self.path(filename), lambda f: np.savez(f, **arrays))
 
     def load_arrays(self, filename: str = "arrays.npz") -> dict[str, np.ndarray]:
-        with np.load(self.dir / filename, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        """The arrays :meth:`save_arrays` kept. A file that cannot be read raises
+        :class:`DamagedUnitFile` naming it and the folder to delete (the unit is then recomputed)."""
+        path = self.dir / filename
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, EOFError of a cut file
+            raise DamagedUnitFile(f"run unit file {path} is damaged ({type(e).__name__}: {e}); delete the folder "
+                                  f"{self.dir} to compute the unit {self.name} again") from e
 
 
 class _UnitLock:

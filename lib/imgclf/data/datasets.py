@@ -462,16 +462,18 @@ def load_linnaeus5(
                 raise DataIntegrityError(f"Linnaeus 5 folder {extra[0]} is not one of the classes "
                                          f"{', '.join(LINNAEUS_CLASSES)}: move it out of {root / split}")
         paths, labels = [], []
+        left_out = LeftOut()
         for k, cls in enumerate(LINNAEUS_CLASSES):
             d = root / split / cls
             if not d.is_dir():
                 raise DataFileMissingError(f"Linnaeus 5 class folder {d} is missing (the archive is incomplete or "
                                            "unpacked elsewhere). " + _linnaeus_how(root.parent))
-            files = sorted(p for p in d.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+            files = _image_files(d, left_out)
             if not files:
                 raise DataFileMissingError(f"Linnaeus 5 class folder {d} holds no images. " + _linnaeus_how(root.parent))
             paths += files
             labels += [k] * len(files)
+        left_out.warn(root / split)
         out.append(ImageSet(paths, np.asarray(labels, np.int64), LINNAEUS_CLASSES, split,
                             source=f"Linnaeus 5 ({root.name}, its own train/test split; no published checksums)"))
     return out[0], out[1]
@@ -623,22 +625,91 @@ def load_flower_photos(
 # ------------------------------------------------------------------------------------------
 # Image folders, the MURA layout, the fracture X-rays (paper 2)
 # ------------------------------------------------------------------------------------------
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+"""The file extensions an image folder is read by (case ignored); see :func:`imgclf.data.read_image`
+for the modes and bit depths. Everything else in a class folder is left out and counted
+(:class:`LeftOut`)."""
 FRACTURE_CLASSES = ("not fractured", "fractured")  # label 1 = fractured
 FRACTURE_LABELS = "labels.csv"
 FRACTURE_LABELS_SHA256 = "d5be4ff6935e686bc624e23a2c5d4038b584bd025d03c7c26db60825aea8d76b"
 FRACTURE_KAGGLE = "bmadushanirodrigo/fracture-multi-region-x-ray-data"
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+class LeftOut:
+    """The files of image folders that a loader does not use, for one warning that says how many
+    and why (:meth:`warn`): other extensions (DICOM ``.dcm`` among them), hidden or system files,
+    sub-folders inside a class folder, links that lead nowhere."""
+
+    SYSTEM = ("thumbs.db", "desktop.ini")
+
+    def __init__(self):
+        self.ext: dict[str, list[Path]] = {}
+        self.hidden: list[Path] = []
+        self.folders: list[Path] = []
+        self.broken: list[Path] = []
+
+    def __len__(self) -> int:
+        return sum(map(len, self.ext.values())) + len(self.hidden) + len(self.folders) + len(self.broken)
+
+    def files(self, folder: Path) -> list[Path]:
+        """The image files directly in ``folder`` (sorted); the rest is counted here."""
+        keep = []
+        for p in folder.iterdir():
+            if p.name.startswith(".") or p.name.lower() in self.SYSTEM or p.name.startswith("__"):
+                self.hidden.append(p)
+            elif p.is_dir():
+                self.folders.append(p)
+            elif not p.is_file():
+                self.broken.append(p)  # a link to nothing, a socket...
+            elif p.suffix.lower() in IMAGE_EXTENSIONS:
+                keep.append(p)
+            else:
+                self.ext.setdefault(p.suffix.lower() or "(none)", []).append(p)
+        return sorted(keep)
+
+    def message(self, root: Path) -> str | None:
+        if not len(self):
+            return None
+        parts = []
+        if self.ext:
+            kinds = ", ".join(f"{e} \u00d7{len(v)}" for e, v in sorted(self.ext.items(), key=lambda t: -len(t[1])))
+            parts.append(f"{sum(map(len, self.ext.values()))} with an extension that is not read ({kinds})")
+        if self.folders:
+            parts.append(f"{len(self.folders)} sub-folder(s) inside class folders (not searched), e.g. {self.folders[0]}")
+        if self.broken:
+            parts.append(f"{len(self.broken)} link(s) to nothing or special file(s), e.g. {self.broken[0]}")
+        if self.hidden:
+            parts.append(f"{len(self.hidden)} hidden or system file(s)")
+        example = next((v[0] for v in self.ext.values()), None)
+        msg = (f"{len(self)} entr{'y' if len(self) == 1 else 'ies'} under {root} left out: " + "; ".join(parts)
+               + (f"; e.g. {example}" if example else "") + f". Images are read from {', '.join(IMAGE_EXTENSIONS)}.")
+        if ".dcm" in self.ext or ".dicom" in self.ext:
+            msg += " DICOM files are not read: export them to 16-bit PNG (e.g. with pydicom) first."
+        return msg
+
+    def warn(self, root: Path) -> None:
+        import warnings
+
+        msg = self.message(root)
+        if msg:
+            warnings.warn(msg, LeftOutWarning, stacklevel=3)
+
+
+class LeftOutWarning(UserWarning):
+    """Files of an image folder that a loader does not use (the message says which and how many)."""
+
+
+def _image_files(folder: Path, left_out: LeftOut | None = None) -> list[Path]:
+    return (left_out if left_out is not None else LeftOut()).files(folder)
 
 
 def image_folder_index(root: str | os.PathLike, classes: list[str] | None = None):
     """Index an image-folder data set laid out as ``root/<split>/<class>/<image>``.
 
-    Any number of splits (``train``, ``test``, ``val``...) and classes; JPEG or PNG files of any
-    size, grayscale or RGB (other files, and hidden folders, are ignored). ``classes`` fixes the
+    Any number of splits (``train``, ``test``, ``val``...) and classes; image files
+    (:data:`IMAGE_EXTENSIONS`) of any size, mode and bit depth. Whatever else a class folder holds
+    (other extensions such as DICOM, sub-folders, hidden files) is left out with one
+    :class:`LeftOutWarning` that says how many and why (also in ``df.attrs["left_out"]``). ``classes`` fixes the
     label order (label ``i`` = ``classes[i]``); default: the class folder names sorted. Returns a
     DataFrame with one row per image, sorted by split, class and file name: ``split``, ``class``,
     ``label`` (int), ``path`` (relative to ``root``, posix) and ``file`` (absolute path string).
@@ -664,21 +735,25 @@ def image_folder_index(root: str | os.PathLike, classes: list[str] | None = None
     if unknown:
         raise ValueError(f"class folders {unknown} under {root} are not in classes={classes}")
     rows = []
+    left_out = LeftOut()
     for split_dir in splits:
         for cls in classes:
             d = split_dir / cls
             if not d.is_dir():
                 raise DataFileMissingError(f"class folder {d} is missing: every split needs one folder per class "
                                            f"({', '.join(classes)})")
-            files = _image_files(d)
+            files = _image_files(d, left_out)
             if not files:
-                raise DataFileMissingError(f"class folder {d} holds no images (extensions {IMAGE_EXTENSIONS})")
+                raise DataFileMissingError(f"class folder {d} holds no images (extensions {IMAGE_EXTENSIONS})"
+                                           + (f"; {left_out.message(d)}" if len(left_out) else ""))
             rows += [(split_dir.name, cls, f.relative_to(root).as_posix(), str(f)) for f in files]
     if len(classes) < 2:
         raise DataFileMissingError(f"only one class folder ({classes[0]!r}) under {root}: a classifier needs two "
                                    "classes at least; the other class folders are missing")
     df = pd.DataFrame(rows, columns=["split", "class", "path", "file"])
     df.insert(2, "label", df["class"].map({c: i for i, c in enumerate(classes)}).astype(int))
+    left_out.warn(root)
+    df.attrs["left_out"] = left_out.message(root)
     return df
 
 
@@ -779,6 +854,7 @@ def mura_index(root: str | os.PathLike):
     if not csvs:
         raise DataFileMissingError(f"no *_labeled_studies.csv in {root} (expected the MURA-v1.1 folder)")
     rows, seen = [], set()
+    left_out = LeftOut()
     for c in csvs:
         split = c.name[: -len("_labeled_studies.csv")]
         with open(c, newline="") as f:
@@ -808,7 +884,7 @@ def mura_index(root: str | os.PathLike):
                 seen.add(parts)
                 if not study_dir.is_dir():
                     raise DataFileMissingError(f"study folder {study_dir} listed in {c.name} is missing")
-                files = _image_files(study_dir)
+                files = _image_files(study_dir, left_out)
                 if not files:
                     raise DataFileMissingError(f"study folder {study_dir} listed in {c.name} holds no images")
                 body_part, patient, study = parts[1], parts[2], parts[3]
@@ -817,4 +893,5 @@ def mura_index(root: str | os.PathLike):
                     path_inside(root, rel, where)  # an image that is a symbolic link out of the root
                     rows.append((split, "positive" if label else "negative", label, rel,
                                  str(f), body_part, f"{body_part}/{patient}/{study}", patient))
+    left_out.warn(root)
     return pd.DataFrame(rows, columns=["split", "class", "label", "path", "file", "body_part", "study", "group"])

@@ -68,3 +68,43 @@ def _missing(name: str, directory: Path, checksum: str, how: str, cause: str = "
     if cause:
         msg += f" Download attempt failed: {cause}"
     return DataFileMissingError(msg)
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def h5_damage(path: str | os.PathLike) -> str | None:
+    """Why the HDF5 file ``path`` (Keras weights) cannot be used: missing, empty, no HDF5 signature
+    (an HTML page or error message saved in its place), or cut short so that h5py cannot open it
+    or read one of its datasets. ``None`` when every dataset in it reads."""
+    import h5py
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if size == 0:
+        return "is empty"
+    if head != HDF5_SIGNATURE:
+        text = head.lstrip()[:1] in (b"<", b"{")
+        return ("is not an HDF5 file" + (" (it is text: an HTML page or an error message)" if text else "")
+                + f" (first bytes {head[:8]!r})")
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda _, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+    except Exception as e:  # h5py raises OSError, KeyError, RuntimeError on cut files
+        first = str(e).splitlines()[0][:150] if str(e) else "unreadable"
+        return f"is damaged ({type(e).__name__}: {first}); {size:,} bytes, probably cut short by a kill"
+    return None
+
+
+def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """md5 hex digest (only to compare with hashes published as md5, such as Keras' weights)."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

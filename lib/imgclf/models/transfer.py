@@ -41,6 +41,9 @@ __all__ = [
     "extract_features",
     "imagenet_weights_cached",
     "resolve_weights",
+    "weights_damage",
+    "WeightsFileError",
+    "DamagedCache",
 ]
 
 # File names keras.applications downloads (no-top variants) into $KERAS_HOME/models.
@@ -48,6 +51,56 @@ IMAGENET_FILES = {
     "mobilenet": "mobilenet_1_0_224_tf_no_top.h5",
     "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
 }
+# Where Keras downloads them from (keras/src/applications/{mobilenet,resnet}.py), for the fix in errors.
+IMAGENET_URLS = {
+    "mobilenet": "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf_no_top.h5",
+    "resnet50": "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+                "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
+# The md5 Keras publishes for them (keras/src/applications/resnet.py WEIGHTS_HASHES); none for MobileNet,
+# whose file is checked as HDF5 only (signature, every dataset readable, loads into the model).
+IMAGENET_MD5 = {"mobilenet": None, "resnet50": "4d473c1dd8becc155b73f8504c6f6626"}
+
+
+class WeightsFileError(ValueError):
+    """A weights file (cached ImageNet download or a local file) that cannot be used; the message
+    names the file, what is wrong and how to fix it."""
+
+
+class DamagedCache(UserWarning):
+    """A cached download that failed its checks and was set aside (``<name>.damaged``)."""
+
+
+def weights_damage(path: str | os.PathLike, arch: str | None = None) -> str | None:
+    """Why the weights file ``path`` cannot be used (not HDF5, e.g. an HTML page; cut short; not the
+    md5 Keras publishes for ``arch``'s ImageNet file), or ``None``."""
+    from ..data.integrity import h5_damage, md5_file
+
+    why = h5_damage(path)
+    if why is None and arch is not None and IMAGENET_MD5.get(arch):
+        digest = md5_file(path)
+        if digest != IMAGENET_MD5[arch]:
+            why = f"has md5 {digest}, not the {IMAGENET_MD5[arch]} Keras publishes for it (another or a changed file)"
+    return why
+
+
+def _imagenet_fix(arch: str, path: Path) -> str:
+    return (f"on a machine with internet Keras downloads it again on the next run; offline, download "
+            f"{IMAGENET_URLS[arch]} by hand and put it at {path}"
+            + (f" (its md5 must be {IMAGENET_MD5[arch]})" if IMAGENET_MD5[arch] else ""))
+
+
+def _set_aside(arch: str, path: Path, why: str) -> str:
+    """Move a damaged cached ImageNet file to ``<name>.damaged`` (Keras would trip over it again) and
+    warn naming it; returns the explanation."""
+    import warnings
+
+    aside = path.with_name(path.name + ".damaged")
+    os.replace(path, aside)
+    msg = (f"the cached ImageNet weights file {path} {why}; it was moved to {aside} and is not used: "
+           + _imagenet_fix(arch, path))
+    warnings.warn(msg, DamagedCache, stacklevel=3)
+    return msg
 
 
 @dataclass
@@ -82,6 +135,12 @@ def resolve_weights(arch: str, weights: str | os.PathLike | None, download: bool
     checked, then (``download``) a normal Keras download is tried by building the model once;
     when that fails the answer is ``(None, reason)``: the caller must then say loudly that the
     run uses random initialisation.
+
+    Every file is checked before use (:func:`weights_damage`): HDF5 signature, every dataset
+    readable, and for ResNet50 the md5 Keras publishes. A cached ImageNet file that fails (an HTML
+    page saved by a proxy, a download cut short) is moved to ``<name>.damaged`` with a
+    :class:`DamagedCache` warning naming it and the fix, and downloaded again when possible; a
+    local file that fails raises :class:`WeightsFileError` naming it.
     """
     if weights is None:
         return None, "weights=None: random initialisation"
@@ -89,19 +148,33 @@ def resolve_weights(arch: str, weights: str | os.PathLike | None, download: bool
         p = Path(weights).expanduser()
         if not p.is_file():  # a mistyped path stops the run; it never falls back to random weights
             raise FileNotFoundError(f"{arch} weights file {p} not found (give an existing file, 'imagenet' or None)")
-        return str(p), f"local weights file {p}"
-    cached = imagenet_weights_cached(arch)
+        why = weights_damage(p)
+        if why is not None:
+            raise WeightsFileError(f"{arch} weights file {p} {why}: give a whole Keras weights file (.h5 or "
+                                   "'.weights.h5' of the no-top application model), 'imagenet' or None")
+        return str(p), f"local weights file {p} (HDF5 checked)"
+    cached, damaged = imagenet_weights_cached(arch), ""
     if cached is not None:
-        return "imagenet", f"ImageNet weights from the Keras cache {cached}"
+        why = weights_damage(cached, arch)
+        if why is None:
+            how = "md5 checked" if IMAGENET_MD5[arch] else "HDF5 checked; Keras publishes no hash for it"
+            return "imagenet", f"ImageNet weights from the Keras cache {cached} ({how})"
+        damaged = _set_aside(arch, cached, why) + ". "
+    target = keras_home() / "models" / IMAGENET_FILES[arch]
     if not download:
-        return None, f"no ImageNet weights in {keras_home() / 'models'} (download not attempted)"
+        return None, damaged + f"no ImageNet weights in {keras_home() / 'models'} (download not attempted)"
     try:
         _application(arch, 224 if arch == "mobilenet" else 256, "imagenet")
-    except Exception as e:  # offline, proxy, HTTP error
+    except Exception as e:  # offline, proxy, HTTP error, or a page saved in place of the file
         msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        return None, (f"no ImageNet weights: {IMAGENET_FILES[arch]} is not in {keras_home() / 'models'} "
-                      f"and the Keras download failed ({msg})")
-    return "imagenet", "ImageNet weights downloaded by Keras"
+        if target.is_file():  # downloaded, but not a usable file (a proxy's page, cut short, another model's)
+            why = weights_damage(target, arch) or f"does not load into the no-top {arch} ({msg})"
+            return None, damaged + "the Keras download failed: " + _set_aside(arch, target, why)
+        return None, (damaged + f"no ImageNet weights: {IMAGENET_FILES[arch]} is not in {keras_home() / 'models'} "
+                      f"and the Keras download failed ({msg}); " + _imagenet_fix(arch, target))
+    if target.is_file() and (why := weights_damage(target, arch)) is not None:  # loaded, yet not the file
+        return None, damaged + "the Keras download failed: " + _set_aside(arch, target, why)
+    return "imagenet", damaged + f"ImageNet weights downloaded by Keras to {target} (checked)"
 
 
 def _application(arch: str, size: int, weights: str | None) -> keras.Model:
@@ -109,14 +182,28 @@ def _application(arch: str, size: int, weights: str | None) -> keras.Model:
     shape = (size, size, 3)
     load_file = weights not in (None, "imagenet")
     w = None if load_file else weights
-    if arch == "mobilenet":
-        base = keras.applications.MobileNet(input_shape=shape, alpha=1.0, include_top=False, weights=w)
-    elif arch == "resnet50":
-        base = keras.applications.ResNet50(input_shape=shape, include_top=False, weights=w)
-    else:
+    if arch not in IMAGENET_FILES:
         raise ValueError(f"unknown architecture {arch!r}")
+    cached = keras_home() / "models" / IMAGENET_FILES[arch]
+    had = w == "imagenet" and cached.is_file()
+    try:
+        if arch == "mobilenet":
+            base = keras.applications.MobileNet(input_shape=shape, alpha=1.0, include_top=False, weights=w)
+        else:
+            base = keras.applications.ResNet50(input_shape=shape, include_top=False, weights=w)
+    except Exception as e:
+        if had:  # the file was there (checked by resolve_weights) and still did not load: name it
+            first = str(e).splitlines()[0][:300] if str(e) else ""
+            raise WeightsFileError(f"the cached ImageNet weights file {cached} does not load into the no-top {arch} "
+                                   f"({type(e).__name__}: {first}); delete it: " + _imagenet_fix(arch, cached)) from e
+        raise
     if load_file:
-        base.load_weights(str(weights))
+        try:
+            base.load_weights(str(weights))
+        except Exception as e:  # another model's file, a top-included file, a damaged file
+            first = str(e).splitlines()[0][:300] if str(e) else ""
+            raise WeightsFileError(f"{arch} weights file {weights} does not load into the no-top {arch} at input "
+                                   f"size {size} ({type(e).__name__}: {first}); give the weights of that model") from e
     return base
 
 

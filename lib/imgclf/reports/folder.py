@@ -105,6 +105,8 @@ def recover(nb_dir: str | os.PathLike) -> None:
     files. An incomplete ``running/`` (a failed or killed run) is left for inspection; the next
     Report replaces it."""
     nb_dir = Path(nb_dir)
-    if nb_dir.is_dir():
+    from .. import locks
+
+    if nb_dir.is_dir() and locks.busy(nb_dir) is None:  # a run in progress owns its .part files
         promote(nb_dir)
         remove_stale_parts(nb_dir)

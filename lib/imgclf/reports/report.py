@@ -19,7 +19,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .. import config, plots
+from .. import config, locks, plots
 from ..files import atomic_write_text, jsonable
 from . import display
 from .folder import RUNNING, promote, recover
@@ -43,7 +43,10 @@ class Report:
 
     ``dir`` is the notebook's folder (the last complete results, caches, run units); ``run_dir``
     (``dir/running``) receives this run's files until :meth:`finish` promotes them. One run per
-    notebook folder at a time: a new Report replaces the ``running/`` folder it finds.
+    notebook folder at a time: a Report takes the folder's lock (:mod:`imgclf.locks`) and a second
+    one, in another process, is refused with :class:`imgclf.locks.NotebookBusy` naming the first;
+    the lock is given back by :meth:`finish` or when the process ends (or dies). A new Report then
+    replaces the ``running/`` folder a failed or killed run left.
     """
 
     def __init__(self, notebook: str, params: dict, root: str | os.PathLike | None = None, title: str = ""):
@@ -51,6 +54,8 @@ class Report:
         self._t0 = time.perf_counter()
         self.runs = None  # set by imgclf.papers.start: the notebook's run units (imgclf.runs.Runs)
         self.dir = config.reports_dir(notebook, root)
+        # one run per folder: a second run is refused (NotebookBusy) before it touches running/
+        self._lock = locks.FolderLock(self.dir, f"notebook {notebook}").acquire()
         recover(self.dir)  # finish a promotion a killed run left half done; drop stale .part files
         self.run_dir = self.dir / RUNNING
         if self.run_dir.exists():  # the outputs of a run that failed or was killed: this run replaces them
@@ -214,12 +219,23 @@ class Report:
         self.results["complete"] = True
         self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         plt.close("all")
-        return self.save()
+        out = self.save()
+        self._lock.release()  # a later save() takes it again for an instant
+        return out
 
     def save(self) -> Path:
         """Write this run's ``running/results.json`` (atomically; the last complete results stay).
         Once the run is complete (:meth:`finish`), every save is promoted at once, so a metric or
         note added after ``finish()`` reaches ``results.json`` too. Returns the file written."""
+        if not self._lock.held:  # finished (or replaced by a newer run of this notebook in this process)
+            if self.results.get("complete") is not True or locks.held_here(self.dir):
+                raise locks.NotebookBusy(f"this run of {self.notebook} was replaced by a newer run in this process; "
+                                         "use the newer Report")
+            with locks.FolderLock(self.dir, f"notebook {self.notebook}"):
+                return self._write()
+        return self._write()
+
+    def _write(self) -> Path:
         text = json.dumps(jsonable(self.results), indent=2, sort_keys=False)
         path = atomic_write_text(self.run_dir / "results.json", text + "\n")
         if self.results.get("complete") is True and promote(self.dir):
