@@ -20,14 +20,16 @@ LIB = str(Path(__file__).resolve().parents[1] / "lib")
 # A Report in a child process; hardware() and git are stubbed (they import TensorFlow, slow here).
 REPORT_CHILD = textwrap.dedent("""
     import sys, time
-    from imgclf import reports
-    reports.hardware = lambda: {}
-    reports.git_provenance = lambda repo=None: {"commit": None, "dirty": None}
+    from imgclf import locks, reports
+    from imgclf.reports import report as _report
+    _report.hardware = lambda: {}
+    _report.git_provenance = lambda repo=None: {"commit": None, "dirty": None}
+    _report.environment = lambda: {}
     import pandas as pd
     root, tag, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     try:
         r = reports.Report("01_nb", {"profile": "smoke", "seed": 0}, root=root)
-    except reports.locks.NotebookBusy as e:
+    except locks.NotebookBusy as e:
         print("BUSY:", e, flush=True)
         sys.exit(3)
     r.table(pd.DataFrame({"who": [tag]}), f"table_{tag}")

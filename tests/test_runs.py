@@ -46,12 +46,14 @@ def test_an_unfinished_unit_is_run_again(tmp_path):
     assert json.loads((tmp_path / key / "result.json").read_text())["resumed"] is True
 
 
-def test_budget_stops_new_units_and_the_next_run_goes_on(tmp_path):
+def test_budget_stops_new_units_and_the_next_run_goes_on(tmp_path, monkeypatch):
+    now = [0.0]  # a clock that only the units move: the test does not depend on the machine's load
+    monkeypatch.setattr(Runs, "elapsed_minutes", lambda self: now[0] / 60)
+
     def slow(n):
-        time.sleep(1.2)
+        now[0] += 1.2
         return n
 
-    runs.call_key(slow, {"n": "u1"})  # hash the code once, outside the budget
     r = Runs(tmp_path, budget_minutes=1 / 60, log=lambda s: None)  # 1 s
     out = [r.cached(slow, name=n, n=n) for n in ("u1", "u2", "u3")]
     assert out == ["u1", None, None]
@@ -175,13 +177,15 @@ def test_every_fit_writes_tensorboard_logs_when_asked(tmp_path):
     assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["CNN_128_4000_1000"]
 
 
-def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp_path):
+def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp_path, monkeypatch):
     x = np.random.default_rng(0).random((300, 20)).astype("float32")
     y = (x[:, :10].sum(1) > 5).astype("int64")
+    now = [0.0]  # each epoch "takes" 0.3 s of a clock only the epochs move (not the machine's load)
+    monkeypatch.setattr(Runs, "elapsed_minutes", lambda self: now[0] / 60)
 
     class Slow(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            time.sleep(0.3)
+            now[0] += 0.3
 
     def work(slow=False, checkpoint=None):
         m = _model()
@@ -189,7 +193,7 @@ def test_a_spent_budget_stops_a_unit_at_an_epoch_and_the_next_run_resumes_it(tmp
         h = train.fit(m, x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=ckpt, callbacks=[Slow()] if slow else [])
         return {"w": [w.tolist() for w in m.get_weights()], "loss": h["loss"]}
 
-    r = Runs(tmp_path, budget_minutes=0.2 / 60, log=lambda s: None)  # spent during the first epochs
+    r = Runs(tmp_path, budget_minutes=0.5 / 60, log=lambda s: None)  # spent after the second epoch
     assert r.cached(work, name="u", slow=True) is None
     assert r.stopped == ["u"] and r.summary()["partial"]
     unit_dir = tmp_path / runs.call_key(work, {"slow": True}, "u")

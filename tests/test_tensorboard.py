@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from imgclf import runs as imgclf_runs
 from imgclf import train
 from imgclf.runs import Runs
 
@@ -45,7 +46,7 @@ def tb(tmp_path):
 def test_units_with_the_same_description_get_their_own_run_under_the_profile(tmp_path, tb):
     x, y = _data()
 
-    def work(unit, epochs):
+    def work(epochs):
         h = train.fit(_model(), x, y, epochs=epochs, batch_size=32, validation_data=(x, y), desc="CNN 10 classes")
         return {"loss": h["loss"]}
 
@@ -53,7 +54,7 @@ def test_units_with_the_same_description_get_their_own_run_under_the_profile(tmp
         train.log_tensorboard_to(tb / profile)
         runs = Runs(tmp_path / profile / "runs", log=lambda s: None)
         for e in (epochs, epochs + 1):  # two trainings, same desc, different settings
-            runs.run("CNN 10 classes", lambda u, e=e: work(u, e), settings={"epochs": e}, seed=0)
+            runs.cached(work, name="CNN 10 classes", epochs=e)
         keys = sorted(p.name for p in (tmp_path / profile / "runs").iterdir() if p.is_dir())
         assert len(keys) == 2 and all(k.startswith("cnn-10-classes-") for k in keys)  # readable name first
         assert sorted(p.name for p in (tb / profile).iterdir()) == keys
@@ -65,17 +66,17 @@ def test_a_unit_with_two_fits_gets_two_runs_and_a_recomputed_unit_replaces_its_c
     x, y = _data()
     train.log_tensorboard_to(tb)
 
-    def work(unit):
+    def work():
         train.fit(_model(), x, y, epochs=2, batch_size=32, desc="stage 1")
         train.fit(_model(), x, y, epochs=3, batch_size=32, desc="stage 2")
         return {}
 
-    Runs(tmp_path / "runs", log=lambda s: None).run("two stages", work, settings={}, seed=0)
+    Runs(tmp_path / "runs", log=lambda s: None).cached(work, name="two stages")
     key = next(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir())
     assert sorted(p.name for p in tb.iterdir()) == [key, f"{key}.fit2-stage_2"]
     assert _steps(tb / key) == [0, 1] and _steps(tb / f"{key}.fit2-stage_2") == [0, 1, 2]
     # recomputed (reuse=False): the same two folders, each with the new run's events only
-    Runs(tmp_path / "runs", reuse=False, log=lambda s: None).run("two stages", work, settings={}, seed=0)
+    Runs(tmp_path / "runs", reuse=False, log=lambda s: None).cached(work, name="two stages")
     assert sorted(p.name for p in tb.iterdir()) == [key, f"{key}.fit2-stage_2"]
     assert _steps(tb / key) == [0, 1] and len(list((tb / key / "train").iterdir())) == 1
 
@@ -89,17 +90,21 @@ def test_a_resumed_unit_continues_its_curve(tmp_path, tb):
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    def work(unit, extra=()):
-        train.fit(_model(), x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=unit.checkpoint,
-                  callbacks=list(extra), desc="resumable")
+    kill = [True]
+
+    def work():
+        train.fit(_model(), x, y, epochs=4, batch_size=32, seed=1, checkpoint_dir=imgclf_runs.current().checkpoint,
+                  callbacks=[Kill()] if kill[0] else [], desc="resumable")
         return {}
 
     runs = Runs(tmp_path / "runs", log=lambda s: None)
     with pytest.raises(KeyboardInterrupt):
-        runs.run("r", lambda u: work(u, [Kill()]), settings={}, seed=0)
-    key = runs.unit("r", {}, seed=0).key
-    done = json.loads((tmp_path / "runs" / key / "checkpoint" / "backup" / "training_metadata.json").read_text())["epoch"]
-    Runs(tmp_path / "runs", log=lambda s: None).run("r", work, settings={}, seed=0)
+        runs.cached(work, name="r")
+    key = imgclf_runs.call_key(work, {}, "r")
+    backup = tmp_path / "runs" / key / "checkpoint" / "backup"
+    done = max(json.loads(p.read_text())["epoch"] for p in backup.glob("epoch-*.json"))
+    kill[0] = False
+    Runs(tmp_path / "runs", log=lambda s: None).cached(work, name="r")
     assert [p.name for p in tb.iterdir()] == [key]
     steps = _steps(tb / key)
     assert sorted(set(steps)) == [0, 1, 2, 3] and done >= 1  # the resumed epochs follow the first ones
