@@ -58,6 +58,7 @@ def test_budget_stops_new_units_and_the_next_run_goes_on(tmp_path, monkeypatch):
     out = [r.cached(slow, name=n, n=n) for n in ("u1", "u2", "u3")]
     assert out == ["u1", None, None]
     assert r.summary()["partial"] and r.status() == "partial: 1 of 3 runs"
+    now[0] = 0.0  # a new notebook run: its budget counts from its start
     r2 = Runs(tmp_path, budget_minutes=1 / 60, log=lambda s: None)
     out2 = [r2.cached(slow, name=n, n=n) for n in ("u1", "u2", "u3")]
     assert out2 == ["u1", "u2", None] and r2.reused == ["u1"] and r2.ran == ["u2"]
