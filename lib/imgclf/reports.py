@@ -362,7 +362,7 @@ class Report:
         self.save()
         if _in_kernel():
             view = with_delta(shown) if shown is not None else df
-            if shown is not None and DELTA in df.columns:
+            if shown is not None and DELTA in df.columns and DELTA not in shown.columns:
                 view = shown.copy()
                 view.insert(list(view.columns).index("ours") + 1 if "ours" in view.columns else len(view.columns),
                             DELTA, df[DELTA])

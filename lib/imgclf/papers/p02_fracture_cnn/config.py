@@ -21,12 +21,11 @@ class Config(Common):
     filters: tuple[int, ...] = (32, 64, 128)     # one conv/ReLU/max-pool stage per entry
     dense: int = 128                             # width of the dense head
     dropout: float = 0.5
-    test_size: float = 0.2                       # share of the pooled images in a group-disjoint test part
+    folds: int = 5                               # grouped cross-validation: every duplicate group tested once
     val_size: float = 0.1                        # share for validation (best epoch by validation loss)
     dup_threshold: float = 0.98                  # thumbnail correlation at or above which two images are copies
     dup_max_angle: int = 45                      # rotations searched around each flip/rotation pose; 45 = any angle
     dup_angle_step: int = 5
-    seeds: int = 3                               # split-B seeds, each its own group split and initialisation
     resnet_epochs: int = 30                      # the small residual CNN (our extra row)
     patience: int = 8                            # early stop after this many epochs without a lower val loss
     check_candidates: int = 10                   # independent duplicate check: candidates verified per test image
@@ -35,9 +34,9 @@ class Config(Common):
 
     def check(self) -> None:
         # valid alone, not together: refuse before minutes of duplicate search and training
-        if self.test_size + self.val_size >= 1:
-            raise ParameterError(f"parameters 'test_size' + 'val_size' must be below 1 (nothing would be left "
-                                 f"to train on), got {self.test_size} + {self.val_size}")
+        if 1 / self.folds + self.val_size >= 1:  # each fold tests 1/folds of the images
+            raise ParameterError(f"parameters 'folds' and 'val_size': the test share 1/folds plus 'val_size' must "
+                                 f"be below 1 (nothing would be left to train on), got 1/{self.folds} + {self.val_size}")
         if self.input_size < 2 ** len(self.filters):  # each stage halves the side
             raise ParameterError(f"parameter 'input_size' ({self.input_size}) is too small for "
                                  f"{len(self.filters)} pooling stages of 'filters' (need >= {2 ** len(self.filters)})")
@@ -45,17 +44,17 @@ class Config(Common):
 
 PROFILES = {
     "paper": {},
-    # a 2-core CPU in minutes: 28 px (the paper's suggested start), fewer epochs, smaller nets, 2 seeds
-    "smoke": dict(input_size=28, epochs=8, batch_size=64, filters=(16, 32, 64), dense=64, seeds=2,
+    # a 2-core CPU in minutes: 28 px (the paper's suggested start), fewer epochs, smaller nets, 3 folds
+    "smoke": dict(input_size=28, epochs=8, batch_size=64, filters=(16, 32, 64), dense=64, folds=3,
                   resnet_epochs=8, patience=5, check_candidates=5, gradcam_images=6, misclassified_images=16),
 }
 
 RULES = {
     "learning_rate": POSITIVE, "dropout": DROPOUT,
-    "test_size": OPEN_FRACTION, "val_size": OPEN_FRACTION, "dup_threshold": FRACTION,
+    "folds": Range(2, 20), "val_size": OPEN_FRACTION, "dup_threshold": FRACTION,
     "input_size": Range(8, 256),         # the staged X-rays are at most 256 px: larger only upsamples
     "filters": Range(1, 1024), "dense": Range(1, 8192), "batch_size": Range(1, 4096),
-    "epochs": Range(1, 1000), "resnet_epochs": Range(1, 1000), "seeds": Range(1, 50),
+    "epochs": Range(1, 1000), "resnet_epochs": Range(1, 1000),
     "dup_max_angle": Range(0, 45),       # the 8 poses are 90 degrees apart: 45 covers every angle
     "dup_angle_step": Range(1, 45), "patience": Range(1, None), "check_candidates": Range(1, 100),
     "gradcam_images": Range(1, 64), "misclassified_images": Range(1, 256),

@@ -1,5 +1,7 @@
-"""Paper 2's steps in the paper's order: prepare the X-rays (and find their copies), split them,
-train the plain CNN (best epoch by validation loss), score it, and look where it looks (Fig. 11).
+"""Paper 2's steps in the paper's order: prepare the X-rays (and find their copies), split them
+(the data set's own split, and grouped folds that test every duplicate group once), train the plain
+CNN (best epoch by validation loss), score it per image and per group beside a model with no CNN,
+and look where it looks (Fig. 11).
 
 The data layer (folder loader, duplicate groups, group-aware splits) lives in :mod:`imgclf.data`;
 the models in :mod:`imgclf.models.cnns`. Each training run is a run unit::
@@ -21,7 +23,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
-from ... import data, metrics, train
+from ... import data, train
 from ...models.cnns import build_plain_cnn, build_small_resnet
 from ...runs import Unit, current
 from ...stats import summarize
@@ -95,19 +97,21 @@ def own_split(df: pd.DataFrame, cfg: Config) -> tuple[np.ndarray, np.ndarray, np
     return tr, va, te
 
 
-def group_splits(df: pd.DataFrame, cfg: Config) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Splits B, one per seed ``cfg.seed .. cfg.seed + cfg.seeds - 1``: ``train/`` and ``test/``
-    pooled, one file kept of each byte-identical set, split by duplicate group
-    (:func:`imgclf.data.group_split`). Returns ``{seed: (train, validation, test)}`` row indices of
-    ``df``; raises ``AssertionError`` if a group lands on two sides."""
+def group_folds(df: pd.DataFrame, cfg: Config) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Evaluation B, grouped cross-validation: ``train/`` and ``test/`` pooled, one file kept of
+    each byte-identical set, then ``cfg.folds`` stratified group folds
+    (:func:`imgclf.data.group_kfold`, seeded by ``cfg.seed``): every duplicate group is in the test
+    part of exactly one fold; each fold's validation part (``cfg.val_size``) is group-disjoint
+    too. Returns ``{fold: (train, validation, test)}`` row indices of ``df``; raises
+    ``AssertionError`` if a group lands on two sides of a fold."""
     y, groups = df["label"].to_numpy(), df["group"].to_numpy()
     uniq = np.flatnonzero(~df["sha256"].duplicated().to_numpy())
     out = {}
-    for s in range(cfg.seed, cfg.seed + cfg.seeds):
-        tr, va, te = (uniq[i] for i in data.group_split(y[uniq], groups[uniq], cfg.test_size, cfg.val_size, s))
+    for k, parts in enumerate(data.group_kfold(y[uniq], groups[uniq], cfg.folds, cfg.val_size, cfg.seed)):
+        tr, va, te = (uniq[i] for i in parts)
         sides = [set(groups[i]) for i in (tr, va, te)]
-        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2]), f"seed {s}: a group on two sides"
-        out[s] = (tr, va, te)
+        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2]), f"fold {k}: a group on two sides"
+        out[k] = (tr, va, te)
     return out
 
 
@@ -118,16 +122,17 @@ def split_sizes(y: np.ndarray, groups: np.ndarray, split: tuple[np.ndarray, np.n
 
 
 def independent_check(x32: np.ndarray, splits: Mapping[int, tuple], cfg: Config) -> tuple[pd.DataFrame, dict]:
-    """Copies that still cross each split B, found by a method other than the grouping
-    (:func:`imgclf.data.cross_split_copies`: rotation-invariant signature, then an exhaustive
-    rotation search). Returns a table per seed and ``{seed: [(test i, train j, corr, angle), ...]}``."""
+    """Copies that still cross each fold (test part against training and validation parts), found
+    by a method other than the grouping (:func:`imgclf.data.cross_split_copies`: rotation-invariant
+    signature, then an exhaustive rotation search). Returns a table per fold and
+    ``{fold: [(test i, train j, corr, angle), ...]}``."""
     rows, pairs = {}, {}
     for s, (tr, va, te) in splits.items():
         pairs[s] = data.cross_split_copies(x32, np.concatenate([tr, va]), te, threshold=cfg.dup_threshold,
                                            candidates=cfg.check_candidates)
         rows[s] = {"test images": len(te), "cross-split pairs found": len(pairs[s]),
                    "test images with a copy in train/validation": len({i for i, *_ in pairs[s]})}
-    return pd.DataFrame(rows).T.rename_axis("seed"), pairs
+    return pd.DataFrame(rows).T.rename_axis("fold"), pairs
 
 
 # ------------------------------------------------------------------------------------------
@@ -198,55 +203,108 @@ def evaluate(model, x, y) -> dict:
     return evaluate_proba(y, model.predict(x, batch_size=256, verbose=0)[:, 1])
 
 
-def evaluate_proba(y, proba) -> dict:
+def evaluate_proba(y, proba, weights=None) -> dict:
     """Binary test metrics (fractured = 1 = positive) from the probabilities of *fractured*:
-    accuracy, sensitivity, specificity, ROC AUC, Cohen's kappa (scikit-learn; specificity from
-    :mod:`imgclf.metrics`), plus the confusion matrix, the ROC curve, probabilities and predictions."""
+    accuracy, sensitivity, specificity, ROC AUC, Cohen's kappa (scikit-learn), plus the confusion
+    matrix, the ROC curve, probabilities and predictions. ``weights`` (one per image, e.g.
+    :func:`group_weights`) weight every metric; ``None``: each image counts once."""
     y, proba = np.asarray(y), np.asarray(proba, np.float64)
     pred = (proba >= 0.5).astype(int)
     both = len(np.unique(y)) == 2
-    fpr, tpr, _ = skm.roc_curve(y, proba) if both else (np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
+    w = None if weights is None else np.asarray(weights, np.float64)
+    fpr, tpr, _ = (skm.roc_curve(y, proba, sample_weight=w) if both
+                   else (np.array([0.0, 1.0]), np.array([0.0, 1.0]), None))
     return {
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "sensitivity": float(skm.recall_score(y, pred, pos_label=1, zero_division=0)),
-        "specificity": metrics.specificity(y, pred, positive=1),
-        "AUC": float(skm.roc_auc_score(y, proba)) if both else float("nan"),
-        "kappa": float(skm.cohen_kappa_score(y, pred)),
+        "accuracy": float(skm.accuracy_score(y, pred, sample_weight=w)),
+        "sensitivity": float(skm.recall_score(y, pred, pos_label=1, zero_division=0, sample_weight=w)),
+        "specificity": float(skm.recall_score(y, pred, pos_label=0, zero_division=0, sample_weight=w)),
+        "AUC": float(skm.roc_auc_score(y, proba, sample_weight=w)) if both else float("nan"),
+        "kappa": float(skm.cohen_kappa_score(y, pred, sample_weight=w)),
         "n": int(len(y)),
-        "confusion": skm.confusion_matrix(y, pred, labels=[0, 1]),
+        "confusion": skm.confusion_matrix(y, pred, labels=[0, 1], sample_weight=w),
         "roc": (fpr, tpr),
         "proba": proba,
         "pred": pred,
     }
 
 
-def majority_accuracy(y_train, y_test) -> float:
-    """Accuracy of always predicting the training part's majority class on the test part."""
+def majority_accuracy(y_train, y_test, w_train=None, w_test=None) -> float:
+    """Accuracy of always predicting the training part's majority class on the test part; with
+    weights (e.g. :func:`group_weights` of each part) the majority and the accuracy are weighted."""
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
-    return float(np.mean(y_test == np.bincount(y_train, minlength=2).argmax()))
+    majority = np.bincount(y_train, weights=w_train, minlength=2).argmax()
+    return float(np.average(y_test == majority, weights=w_test))
 
 
-SEED_COLUMNS = ("accuracy", "kappa", "AUC", "sensitivity", "specificity", "majority accuracy", "best_epoch", "n")
-
-
-def seed_table(results: Mapping[tuple[str, int], dict | None]) -> pd.DataFrame:
-    """``{(model, seed): fit_model result}`` -> one row of numbers per finished run."""
-    rows = {k: {m: r[m] for m in SEED_COLUMNS} for k, r in results.items() if r is not None}
-    df = pd.DataFrame(rows).T
-    if not df.empty:
-        df.index.names = ["model", "seed"]
-    return df
-
-
-def model_summary(results: Mapping[tuple[str, int], dict | None]) -> pd.DataFrame:
-    """One row per model: each metric of :data:`SEED_COLUMNS` as a :class:`imgclf.stats.Summary`
-    over the seeds that finished (mean, sd, n, 95 % interval; the report shows "mean ± sd")."""
+def fold_summary(scores: Mapping[tuple[str, int], dict]) -> pd.DataFrame:
+    """``{(model, fold): score(...)}`` -> one row per model, each metric a
+    :class:`imgclf.stats.Summary` over the folds (mean, sd, n, 95 % interval; shown "mean ± sd")."""
+    models = list(dict.fromkeys(m for m, _ in scores))
     rows = {}
-    for model in MODELS:
-        done = [r for (m, _), r in results.items() if m == model and r is not None]
-        if done:
-            rows[model] = {c: summarize([r[c] for r in done]) for c in SEED_COLUMNS if c != "n"}
+    for model in models:
+        done = [r for (m, _), r in scores.items() if m == model]
+        rows[model] = {c: summarize([r[c] for r in done]) for c in done[0] if c not in ("n", "groups")}
     return pd.DataFrame(rows).T.rename_axis("model")
+
+
+# ------------------------------------------------------------------------------------------
+# 4b. Each group counts once; the cheapest explanation: a model with no CNN
+# ------------------------------------------------------------------------------------------
+def group_weights(groups) -> np.ndarray:
+    """``1 / (members of the image's group among these images)``: weights under which every
+    duplicate group counts once, however many copies it has."""
+    _, inv, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    return 1.0 / counts[inv]
+
+
+def score(y, groups, tr, te, proba) -> dict:
+    """Test metrics of one fold from the probabilities of *fractured* on ``te``: image level (each
+    image counts once) and group level (each duplicate group counts once, :func:`group_weights`),
+    each beside its matching majority-class accuracy (majority of the training part, counted the
+    same way)."""
+    y, groups = np.asarray(y), np.asarray(groups)
+    img = evaluate_proba(y[te], proba)
+    grp = evaluate_proba(y[te], proba, weights=group_weights(groups[te]))
+    out = {m: img[m] for m in SCALARS}
+    out["majority accuracy"] = majority_accuracy(y[tr], y[te])
+    out.update({f"{m} (groups)": grp[m] for m in ("accuracy", "sensitivity", "specificity", "AUC", "kappa")})
+    out["groups"] = int(len(np.unique(groups[te])))
+    out["majority accuracy (groups)"] = majority_accuracy(y[tr], y[te], group_weights(groups[tr]), group_weights(groups[te]))
+    return out
+
+
+NO_CNN_FEATURES = ("width", "height", "aspect", "log file bytes", "bytes per pixel", "PNG", ".jpeg extension", "RGB",
+                   "mean", "sd", "5th percentile", "95th percentile")
+
+
+def no_cnn_features(df: pd.DataFrame, x: np.ndarray) -> np.ndarray:
+    """What a model could use without looking at bones: 8 file-metadata features (stored width,
+    height, aspect, log file size, bytes per pixel, PNG or JPEG, ``.jpeg`` extension, RGB or gray)
+    and 4 intensity statistics of the decoded grayscale image ``x`` (mean, sd, 5th and 95th
+    percentile). Returns float64 ``(n, 12)`` (columns :data:`NO_CNN_FEATURES`); file names are not used."""
+    from PIL import Image
+
+    meta = []
+    for f in df["file"]:
+        with Image.open(f) as im:  # reads the header only
+            w, h, fmt, mode = im.width, im.height, im.format, im.mode
+        size = Path(f).stat().st_size
+        meta.append([w, h, w / h, np.log(size), size / (w * h), fmt == "PNG", str(f).lower().endswith(".jpeg"),
+                     mode not in ("L", "1", "I;16", "I", "F")])
+    v = np.asarray(x, np.float64).reshape(len(x), -1)
+    stats_ = np.stack([v.mean(1), v.std(1), np.percentile(v, 5, axis=1), np.percentile(v, 95, axis=1)], axis=1)
+    return np.concatenate([np.asarray(meta, np.float64), stats_], axis=1)
+
+
+def fit_no_cnn(features: np.ndarray, y, tr, va, te, seed: int) -> np.ndarray:
+    """The no-CNN baseline of one fold: scikit-learn gradient boosting on :func:`no_cnn_features`,
+    trained on the fold's training and validation parts (it needs no best epoch); returns the
+    probabilities of *fractured* on ``te``."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    fit = np.concatenate([tr, va])
+    clf = GradientBoostingClassifier(random_state=seed).fit(features[fit], np.asarray(y)[fit])
+    return clf.predict_proba(features[te])[:, list(clf.classes_).index(1)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -293,3 +351,20 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_index: int | Sequence
     cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy()
     peak = cam.reshape(len(cam), -1).max(axis=1)
     return np.where(peak[:, None, None] > 0, cam / np.maximum(peak, 1e-12)[:, None, None], 0.0).astype(np.float32)
+
+
+def cam_where(cams: np.ndarray, images: np.ndarray, band: float = 0.1, bright: int = 230) -> dict:
+    """Where the heat maps ``(n, h, w)`` put their mass: the share in the outer ``band`` of the
+    image (its edges) and on near-white pixels (``>= bright``: text markers, rulers, plates), each
+    beside the share of the area they cover (what a map spread evenly would give)."""
+    cams = np.asarray(cams, np.float64)
+    img = np.asarray(images, np.float64).reshape(cams.shape)
+    h, w = cams.shape[1:]
+    bh, bw = max(1, int(round(band * h))), max(1, int(round(band * w)))
+    edge = np.ones((h, w), bool)
+    edge[bh:h - bh, bw:w - bw] = False
+    total = np.maximum(cams.sum(axis=(1, 2)), 1e-12)
+    white = img >= bright
+    return {"map on edges": float(np.mean((cams * edge).sum(axis=(1, 2)) / total)), "edge area": float(edge.mean()),
+            "map on near-white pixels": float(np.mean((cams * white).sum(axis=(1, 2)) / total)),
+            "near-white area": float(white.mean())}
