@@ -187,3 +187,4 @@ def test_cam_where_measures_edge_and_marker_mass():
     w = pipeline.cam_where(cams, imgs, band=0.1)
     assert w["map on edges"] == pytest.approx(1.0) and w["edge area"] == pytest.approx(1 - 0.8 ** 2)
     assert w["map on near-white pixels"] == pytest.approx(0.25) and w["near-white area"] == pytest.approx(5 / 400)
+    assert w["map on near-black pixels"] == pytest.approx(0.75) and w["near-black area"] == pytest.approx(395 / 400)

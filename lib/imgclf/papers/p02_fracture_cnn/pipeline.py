@@ -353,10 +353,11 @@ def grad_cam(model: keras.Model, images: np.ndarray, class_index: int | Sequence
     return np.where(peak[:, None, None] > 0, cam / np.maximum(peak, 1e-12)[:, None, None], 0.0).astype(np.float32)
 
 
-def cam_where(cams: np.ndarray, images: np.ndarray, band: float = 0.1, bright: int = 230) -> dict:
+def cam_where(cams: np.ndarray, images: np.ndarray, band: float = 0.1, bright: int = 230, dark: int = 10) -> dict:
     """Where the heat maps ``(n, h, w)`` put their mass: the share in the outer ``band`` of the
-    image (its edges) and on near-white pixels (``>= bright``: text markers, rulers, plates), each
-    beside the share of the area they cover (what a map spread evenly would give)."""
+    image (its edges), on near-white pixels (``>= bright``: text markers, rulers, plates) and on
+    near-black pixels (``<= dark``: background, the black corners of rotated copies), each beside
+    the share of the area it covers (what a map spread evenly would give)."""
     cams = np.asarray(cams, np.float64)
     img = np.asarray(images, np.float64).reshape(cams.shape)
     h, w = cams.shape[1:]
@@ -364,7 +365,11 @@ def cam_where(cams: np.ndarray, images: np.ndarray, band: float = 0.1, bright: i
     edge = np.ones((h, w), bool)
     edge[bh:h - bh, bw:w - bw] = False
     total = np.maximum(cams.sum(axis=(1, 2)), 1e-12)
-    white = img >= bright
-    return {"map on edges": float(np.mean((cams * edge).sum(axis=(1, 2)) / total)), "edge area": float(edge.mean()),
-            "map on near-white pixels": float(np.mean((cams * white).sum(axis=(1, 2)) / total)),
-            "near-white area": float(white.mean())}
+
+    def share(mask):
+        return float(np.mean((cams * mask).sum(axis=(1, 2)) / total))
+
+    white, black = img >= bright, img <= dark
+    return {"map on edges": share(edge), "edge area": float(edge.mean()),
+            "map on near-white pixels": share(white), "near-white area": float(white.mean()),
+            "map on near-black pixels": share(black), "near-black area": float(black.mean())}
