@@ -414,13 +414,14 @@ def test_fracture_without_labels_csv_warns_that_files_are_only_decoded(fracture)
 
 
 def test_fracture_swap_stops_paper_2_before_any_decoding(fracture, tmp_path, monkeypatch):
+    from imgclf import config
     from imgclf.papers import p02_fracture_cnn as p02
 
     shutil.copy(fracture / "train" / "fractured" / "train0.jpg", fracture / "train" / "not fractured" / "train0.jpg")
     decoded = []
     monkeypatch.setattr(data, "load_images", lambda *a, **k: decoded.append(1))
     with pytest.raises(data.DataIntegrityError, match="swapped"):
-        p02.prepare(fracture, 16, tmp_path / "cache")
+        p02.pipeline.prepare(fracture, config.make(p02.config, "smoke", input_size=16), tmp_path / "cache")
     assert not decoded
 
 

@@ -241,3 +241,96 @@ def test_real_fracture_grouping_agrees_with_the_staged_leak_groups(real_data, tm
     theirs = data.copies_across(df["leak_group"].to_numpy(), tr, te).sum()
     assert exact == 339  # SOURCES.md: 339 test files have a byte-identical copy in staged train
     assert exact < ours <= theirs
+
+
+# ------------------------------------------------------------------------------------------
+# Paper 2's protocol: grouped folds, and the checks that no copy crosses them
+# ------------------------------------------------------------------------------------------
+def _rotated(arr: np.ndarray, angle: float, flip: bool = False) -> np.ndarray:
+    im = Image.fromarray(arr)
+    if flip:
+        im = im.transpose(Image.FLIP_LEFT_RIGHT)
+    return np.asarray(im.rotate(angle, Image.BILINEAR))
+
+
+def test_rotation_invariant_signatures_ignore_rotation_and_flip_but_tell_pictures_apart():
+    base = [_texture(40 + k, 48, 48) for k in range(6)]
+    sig = data.rotation_invariant_signatures(np.stack(base))
+    assert sig.shape == (6, 8 * 6) and np.allclose(np.linalg.norm(sig, axis=1), 1, atol=1e-5)
+    for variant in (np.rot90(base[0]), np.fliplr(base[0]), _rotated(base[0], 17), _rotated(base[0], 133, flip=True)):
+        v = data.rotation_invariant_signatures(np.ascontiguousarray(variant)[None])[0]
+        assert v @ sig[0] > 0.97  # the same picture, turned or mirrored
+        assert v @ sig[0] > max(v @ sig[k] for k in range(1, 6)) + 0.02  # closer to itself than to any other
+
+
+def test_cross_split_copies_finds_a_turned_mirrored_copy_across_and_nothing_else(tmp_path):
+    a_imgs = [_texture(60 + k, 48, 48) for k in range(8)]
+    b_imgs = [_rotated(a_imgs[3], 40, flip=True), _texture(99, 48, 48), _texture(98, 48, 48)]
+    x = data.load_images([_save(tmp_path / f"{k}.png", im) for k, im in enumerate(a_imgs + b_imgs)], 32)
+    a, b = np.arange(8), np.arange(8, 11)
+    pairs = data.cross_split_copies(x, a, b, threshold=0.95, candidates=4)
+    assert [(i, j) for i, j, *_ in pairs] == [(8, 3)]
+    assert pairs[0][2] >= 0.95
+    assert data.cross_split_copies(x, a[a != 3], b, threshold=0.95, candidates=4) == []
+
+
+def test_copies_across_marks_the_b_images_whose_group_is_in_a():
+    groups = np.array([0, 0, 1, 2, 2, 3])
+    np.testing.assert_array_equal(data.copies_across(groups, [0, 2], [1, 3, 4, 5]), [True, False, False, False])
+    np.testing.assert_array_equal(data.copies_across(groups, [0, 3], [1, 4, 5]), [True, True, False])
+
+
+def _copy_families(tmp_path, n_base=36, seed=0):
+    """``n_base`` pictures, most with rotated / mirrored / byte-identical copies; the label is the picture's."""
+    rng = np.random.default_rng(seed)
+    files, label = [], []
+    for k in range(n_base):
+        base = _texture(200 + k, 40, 40)
+        variants = [base] + [_rotated(base, float(rng.integers(5, 355)), flip=bool(rng.integers(2)))
+                             for _ in range(int(rng.integers(0, 4)))]
+        for v, arr in enumerate(variants):
+            files.append(_save(tmp_path / f"{k}_{v}.png", arr))
+            label.append(k % 2)
+        if k % 5 == 0:  # a byte-identical copy too
+            files.append(tmp_path / f"{k}_exact.png")
+            files[-1].write_bytes(files[-2].read_bytes())
+            label.append(k % 2)
+    x = data.load_images(files, 32)
+    sha = data.file_sha256s(files)
+    import pandas as pd
+
+    df = pd.DataFrame({"file": [str(f) for f in files], "label": label, "sha256": sha})
+    df["group"] = data.duplicate_groups(x, sha, threshold=0.95, angles=list(range(-45, 46, 5)), crop=0.7, side=12)
+    return df, x
+
+
+def test_paper2_folds_test_every_group_once_and_no_copy_crosses_a_fold(tmp_path):
+    from imgclf import config
+    from imgclf.papers import p02_fracture_cnn as p02
+
+    df, x = _copy_families(tmp_path)
+    groups = df["group"].to_numpy()
+    assert len(set(groups)) == 36  # the families were found (the test relies on them)
+    cfg = config.make(p02.config, "smoke", folds=4, val_size=0.15)
+    folds = p02.pipeline.group_folds(df, cfg)
+    assert len(folds) == 4
+    uniq = np.flatnonzero(~df["sha256"].duplicated().to_numpy())
+    tested = np.concatenate([te for _, _, te in folds.values()])
+    assert sorted(tested.tolist()) == uniq.tolist()  # every kept image tested exactly once
+    tested_groups = [g for _, _, te in folds.values() for g in set(groups[te])]
+    assert sorted(tested_groups) == sorted(set(groups))  # every group tested, in exactly one fold
+    for tr, va, te in folds.values():
+        assert len(tr) and len(va) and len(te) and set(df["label"].iloc[te]) == {0, 1}
+        seen = np.concatenate([tr, va])
+        assert not set(tr) & set(va) and not set(seen) & set(te)
+        assert data.copies_across(groups, seen, te).sum() == 0
+        assert data.copies_across(groups, tr, va).sum() == 0
+        # the independent check (another method) finds no copy across either
+        assert data.cross_split_copies(x, seen, te, threshold=0.95, candidates=5) == []
+
+
+def test_group_kfold_rejects_bad_folds_and_shares():
+    with pytest.raises(ValueError, match="folds"):
+        data.group_kfold([0, 1] * 5, range(10), folds=1)
+    with pytest.raises(ValueError, match="val_size"):
+        data.group_kfold([0, 1] * 5, range(10), folds=2, val_size=0.5)

@@ -65,7 +65,7 @@ TINY05 = dict(n_train=40, n_test=20, scratch_mobilenet_size=32, scratch_resnet_s
 
 NB02 = REPO / "notebooks" / "02_fracture_cnn.ipynb"
 TINY02 = dict(input_size=16, epochs=3, filters=[8, 16], dense=16, dup_max_angle=45, dup_angle_step=15,
-              gradcam_images=2, misclassified_images=4, seeds=2, resnet_epochs=2, check_candidates=3)
+              gradcam_images=2, misclassified_images=4, folds=2, resnet_epochs=2, check_candidates=3)
 
 
 NB03 = REPO / "notebooks" / "03_mnist_deep_cnns.ipynb"
@@ -138,15 +138,26 @@ def test_notebook02_runs_and_reports_both_evaluations(real_data, tmp_path):
     # shuffled labels or a model that does not train would sit at AUC 0.5
     assert m["A: AUC"] > 0.6  # shuffled labels: 0.5 +- 0.03 on these 506 test images
     assert 0.5 <= m["B plain mean majority accuracy"] <= 0.75
-    seeds = (out / "split_b_seeds.csv").read_text()
-    assert seeds.count("mean ± sd (n=2)") == 2  # both models over both seeds
+    import pandas as pd
+
+    assert m["B: duplicate groups, each tested exactly once"] > 100
+    summary = pd.read_csv(out / "cv_summary.csv", index_col=0)
+    assert list(summary.index) == ["plain", "resnet", "no CNN"] and (summary["accuracy n"] == 2).all()  # both folds
+    assert {"accuracy (groups)", "majority accuracy (groups)", "kappa (groups)"} <= set(summary.columns)
     rows = {r["metric"]: r for r in res["comparisons"]["paper_vs_ours"]}
-    assert rows["test accuracy, plain CNN (mean ± sd)"]["paper"] == 0.7313
-    assert rows["test accuracy, plain CNN (mean ± sd)"]["ours"].startswith(f"{m['B plain mean accuracy']:.4f} ± ")
-    assert "ilias-ant/x-ray-abnormality-detection" in rows["Cohen's kappa, plain CNN"]["reference"]
+    acc = rows["test accuracy, plain CNN (grouped folds)"]
+    assert acc["paper"] == 0.7313 and acc["ours"] == pytest.approx(m["B plain mean accuracy"]) and acc["ours n"] == 2
+    assert acc["ours - paper"] is None  # other data, probably another task: no difference shown
+    assert rows["Cohen's kappa, plain CNN"]["paper"] is None and rows["ROC AUC, plain CNN"]["paper"] is None
+    ref = [r for k, r in rows.items() if "ilias-ant" in k]
+    assert [r["other work"] for r in ref] == [0.386] and ref[0]["paper"] is None
+    heads = {h["what"]: h for h in res["headline"]}
+    assert heads["test accuracy, grouped folds (plain CNN)"]["comparable"] is False
+    claim = next(c for c in res["claims"] if c["what"] == "accuracy, grouped folds: plain − no CNN")
+    assert claim["diff_n"] == 2 and claim["verdict"] in ("beats", "below", "tie")
     log = (out / "fig7_epoch_log_group_split.csv").read_text().splitlines()
     assert log[0].startswith("epoch,seconds,loss,acc,val_loss,val_acc") and 2 <= len(log) <= 4
-    assert (out / "split_b_independent_duplicate_check.csv").exists()
+    assert (out / "cv_independent_duplicate_check.csv").exists()
     assert any("inflated" in n for n in res["notes"])
 
 

@@ -31,7 +31,7 @@ def _raises_naming(name):
         ("01_two_stage_autoencoder", dict(noise_levels=[0.1, 1.5]), "noise_levels[1]"),
         ("01_two_stage_autoencoder", dict(dae_noise=2.0), "dae_noise"),
         ("02_fracture_cnn", dict(dropout=1.0), "dropout"),
-        ("02_fracture_cnn", dict(test_size=0.0), "test_size"),
+        ("02_fracture_cnn", dict(folds=1), "folds"),
         ("02_fracture_cnn", dict(val_size=1.0), "val_size"),
         ("02_fracture_cnn", dict(dup_threshold=1.2), "dup_threshold"),
         ("04_knn_slicing_evolution", dict(fitness_val_fraction=1.0), "fitness_val_fraction"),
@@ -63,7 +63,7 @@ def test_range_rules_name_the_parameter(notebook, override, name):
 @pytest.mark.parametrize("notebook", config.NOTEBOOKS)
 def test_both_profiles_of_every_paper_pass_their_own_rules(notebook):
     for profile in config.PROFILE_NAMES:
-        assert config.resolve(notebook, profile, 0)["profile"] == profile
+        assert config.resolve(notebook, profile, 0).profile == profile
 
 
 def _namespace(paper, **values):

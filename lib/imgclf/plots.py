@@ -115,6 +115,30 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None
     return fig
 
 
+def overlay_grid(images: np.ndarray, cams: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 4,
+                 alpha: float = 0.45, size: float = 2.4, suptitle: str = "", label: str = "heat map"):
+    """Each image ``(h, w[, 1])`` in gray beside itself with its heat map ``(h, w)`` in [0, 1]
+    (``jet``) over it, e.g. Grad-CAM maps."""
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, 2 * ncols, figsize=(size * 2 * ncols, size * nrows * 1.1), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        img = np.asarray(images[i], np.float32).squeeze()
+        axes[r, 2 * c].imshow(img, cmap="gray")
+        axes[r, 2 * c + 1].imshow(img, cmap="gray")
+        axes[r, 2 * c + 1].imshow(cams[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+        if titles is not None:
+            axes[r, 2 * c].set_title(titles[i], fontsize=8)
+            axes[r, 2 * c + 1].set_title(label, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
 def paper_vs_ours(df, value_cols: Sequence[str] = ("paper", "ours"), label_col: str | None = None,
                   title: str = "", ylabel: str = "accuracy"):
     """Grouped bars of the paper's numbers beside ours (``df`` has one row per item)."""

@@ -146,6 +146,33 @@ def group_split(y, groups, test_size: float = 0.2, val_size: float = 0.1, seed: 
     return np.sort(rest), np.sort(val), np.sort(test)
 
 
+def group_kfold(y, groups, folds: int = 5, val_size: float = 0.1, seed: int = 0):
+    """Stratified group-disjoint cross-validation (scikit-learn ``StratifiedGroupKFold``): every
+    group is in the test part of exactly one of ``folds`` folds.
+
+    In each fold a validation part of about ``val_size`` of all samples is taken, group-disjoint and
+    stratified, from the other folds; the rest trains. Returns ``folds`` triples of sorted int arrays
+    ``(train, val, test)``; ``val_size=0`` gives empty validation arrays.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y, groups = np.asarray(y), np.asarray(groups)
+    if int(folds) != folds or folds < 2:
+        raise ValueError(f"need at least 2 folds, got {folds}")
+    if not 0 <= val_size < 1 - 1 / folds:
+        raise ValueError(f"need 0 <= val_size < 1 - 1/folds (the test share); got {val_size} with {folds} folds")
+    idx = np.arange(len(y))
+    out = []
+    for k, (rest, test) in enumerate(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(idx, y, groups)):
+        val = np.array([], dtype=int)
+        if val_size > 0:
+            k2 = max(2, int(round(len(rest) / (val_size * len(y)))))
+            tr, va = next(StratifiedGroupKFold(k2, shuffle=True, random_state=seed + 1 + k).split(rest, y[rest], groups[rest]))
+            rest, val = rest[tr], rest[va]
+        out.append((np.sort(rest), np.sort(val), np.sort(test)))
+    return out
+
+
 def copies_across(groups, a, b) -> np.ndarray:
     """Boolean mask over indices ``b``: True where the image's group also has a member in ``a``."""
     groups = np.asarray(groups)

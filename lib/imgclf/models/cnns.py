@@ -49,6 +49,45 @@ def build_plain_cnn(input_shape: tuple[int, int, int], num_classes: int = 2, fil
     return keras.Model(inputs, outputs, name=name)
 
 
+def build_small_resnet(input_shape: tuple[int, int, int], num_classes: int = 2, widths: tuple[int, ...] = (16, 32, 64),
+                       augment: bool = True, seed: int = 0, name: str = "small_resnet") -> keras.Model:
+    """A small residual CNN trained from scratch, with augmentation (paper 2's extra row).
+
+    Shapes, for ``input_shape = (h, w, c)``:
+
+    - ``(batch, h, w, c)`` pixels 0..255
+    - [training only] random horizontal flip, rotation +-10 %, zoom +-10 %, translation +-10 %
+    - ``Rescaling(1/255)``; 5x5 stride-2 stem + BN + ReLU + max-pool 2: ``(batch, h/4, w/4, widths[0])``
+    - one residual block per width (two 3x3 conv + BN; identity or 1x1 projection shortcut), the
+      later ones with stride 2: ``(batch, h/4/2**(k-1), w/4/2**(k-1), widths[-1])`` for ``k`` widths;
+      the last block's output is named ``last_conv`` (Grad-CAM)
+    - global average pooling ``(batch, widths[-1])``, dropout 0.3, softmax ``(batch, num_classes)``.
+    """
+    inp = keras.Input(shape=input_shape, name="image")
+    h = inp
+    if augment:  # random layers are identities at inference: the test images are never augmented
+        h = layers.RandomFlip("horizontal", seed=seed, name="aug_flip")(h)
+        h = layers.RandomRotation(0.1, fill_mode="constant", seed=seed + 1, name="aug_rotate")(h)
+        h = layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2, name="aug_zoom")(h)
+        h = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 3, name="aug_shift")(h)
+    h = layers.Rescaling(1.0 / 255, name="scale")(h)
+    h = layers.Conv2D(widths[0], 5, strides=2, padding="same", use_bias=False, name="stem")(h)
+    h = layers.ReLU()(layers.BatchNormalization()(h))
+    h = layers.MaxPooling2D(2)(h)
+    for i, w in enumerate(widths):
+        stride = 1 if i == 0 else 2
+        y = layers.Conv2D(w, 3, strides=stride, padding="same", use_bias=False)(h)
+        y = layers.ReLU()(layers.BatchNormalization()(y))
+        y = layers.Conv2D(w, 3, padding="same", use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        if stride != 1 or h.shape[-1] != w:
+            h = layers.BatchNormalization()(layers.Conv2D(w, 1, strides=stride, use_bias=False)(h))
+        h = layers.ReLU(name="last_conv" if i == len(widths) - 1 else None)(layers.Add()([h, y]))
+    h = layers.GlobalAveragePooling2D()(h)
+    h = layers.Dropout(0.3)(h)
+    return keras.Model(inp, layers.Dense(num_classes, activation="softmax", name="out")(h), name=name)
+
+
 # ============================================================================================
 # Paper 3 (Asif): VGG-16, GoogLeNet (Inception v1) and ResNet-18, and their MNIST wrapper.
 #

@@ -141,7 +141,7 @@ class Report:
             view = df
             if shown is not None:
                 view = shown.copy()
-                if display.DELTA in df.columns:
+                if display.DELTA in df.columns and display.DELTA not in view.columns:
                     at = list(view.columns).index("ours") + 1 if "ours" in view.columns else len(view.columns)
                     view.insert(at, display.DELTA, df[display.DELTA])
             ref = display.paper_reference(name)
