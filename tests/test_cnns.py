@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from imgclf.config import ParameterError
 from imgclf.models import cnns, param_counts
-from imgclf.papers import p03_mnist_deep_cnns as deepcnn
+from imgclf.papers.p03_mnist_deep_cnns import pipeline as deepcnn
+from imgclf.papers.p03_mnist_deep_cnns.config import Config
 
 ARCHS = ["vgg16", "googlenet", "resnet18"]
 
@@ -259,9 +260,9 @@ def test_a_reused_model_after_its_reset_gives_exactly_what_a_fresh_one_gives(tmp
     _same_run(reused, fresh)
 
 
-def _P(**kw):
-    return dict(dict(epochs=3, vgg16_epochs=None, image_size=32, batch_size=16, momentum=0.0, aux_logits=True,
-                     googlenet_batch_norm=True), **kw)
+def _cfg(**kw):
+    return Config(**dict(dict(epochs=3, vgg16_epochs=None, image_size=32, batch_size=16, momentum=0.0, aux_logits=True,
+                              googlenet_batch_norm=True), **kw))
 
 
 def test_a_run_unit_stopped_by_the_budget_resumes_from_its_last_epoch_with_the_same_numbers(tmp_path):
@@ -276,21 +277,21 @@ def test_a_run_unit_stopped_by_the_budget_resumes_from_its_last_epoch_with_the_s
     runs = Runs(tmp_path / "runs", log=lambda m: None, budget_minutes=1)
     answers = iter([False, False, True])  # before the unit starts, after epoch 1, after epoch 2
     runs.budget_spent = lambda: next(answers)
-    assert deepcnn.run_unit(runs, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev) is None
+    assert deepcnn.table1_run(runs, _cfg(), "resnet18", "adam", 0.01, dev, x, y, xt, yt) is None
     assert runs.skipped == ["ResNet-18 Adam lr=0.01"] and runs.summary()["partial"]
     deepcnn.release()  # as a new process would
     again = Runs(tmp_path / "runs", log=lambda m: None)
-    res = deepcnn.run_unit(again, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev)
+    res = deepcnn.table1_run(again, _cfg(), "resnet18", "adam", 0.01, dev, x, y, xt, yt)
     assert again.ran == ["ResNet-18 Adam lr=0.01"]
     rec = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
     assert rec["resumed"] is True
     _same_run(res, ref)
     third = Runs(tmp_path / "runs", log=lambda m: None)
-    assert deepcnn.run_unit(third, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev) is not None
+    assert deepcnn.table1_run(third, _cfg(), "resnet18", "adam", 0.01, dev, x, y, xt, yt) is not None
     assert third.reused == ["ResNet-18 Adam lr=0.01"] and third.ran == []
     deepcnn.release()
 
 
 def test_vgg16_epochs_override_only_vgg16():
-    assert deepcnn.epochs_of("vgg16", _P(vgg16_epochs=1)) == 1 and deepcnn.epochs_of("resnet18", _P(vgg16_epochs=1)) == 3
-    assert deepcnn.epochs_of("vgg16", _P()) == 3
+    assert _cfg(vgg16_epochs=1).epochs_of("vgg16") == 1 and _cfg(vgg16_epochs=1).epochs_of("resnet18") == 3
+    assert _cfg().epochs_of("vgg16") == 3
