@@ -295,3 +295,46 @@ def test_a_run_unit_stopped_by_the_budget_resumes_from_its_last_epoch_with_the_s
 def test_vgg16_epochs_override_only_vgg16():
     assert _cfg(vgg16_epochs=1).epochs_of("vgg16") == 1 and _cfg(vgg16_epochs=1).epochs_of("resnet18") == 3
     assert _cfg().epochs_of("vgg16") == 3
+
+
+# -- what a run measured: its label -------------------------------------------------------------
+def _result(accuracy, val, loss, finite=True):
+    return dict(accuracy=accuracy, finite_predictions=finite, history=dict(val_accuracy=val, loss=loss))
+
+
+BALANCED = np.repeat(np.arange(10), 30)  # 300 test digits, 30 per class: chance 0.1
+
+
+def test_label_run_tells_chance_learning_converged_and_diverged_apart():
+    label = deepcnn.label_run
+    assert deepcnn.chance_accuracy(BALANCED) == 0.1 and deepcnn.chance_margin(BALANCED) == 0.1
+    assert label(_result(0.19, [0.15, 0.19], [2.3, 2.29]), BALANCED) == "at chance"  # within 10 points of 1/10
+    assert label(_result(0.26, [0.15, 0.26], [2.3, 2.1]), BALANCED) == "learning"   # the "26 %" run: not "ok"
+    assert label(_result(0.97, [0.90, 0.97], [0.5, 0.2]), BALANCED) == "learning"   # still rising 7 points
+    assert label(_result(0.97, [0.968, 0.97], [0.11, 0.105]), BALANCED) == "converged"
+    assert label(_result(0.97, [0.97], [0.1]), BALANCED) == "learning"             # one epoch shows no trend
+    assert label(_result(0.97, [0.9, 0.97], [0.5, float("nan")]), BALANCED) == "diverged (NaN loss)"
+    assert label(_result(0.5, [0.4, 0.5], [1.0, 0.9], finite=False), BALANCED) == "diverged (NaN loss)"
+
+
+def test_chance_is_the_majority_class_when_it_beats_guessing():
+    skewed = np.r_[np.zeros(160, int), np.arange(1, 10).repeat(10)]  # 160 of 250 are zeros
+    assert deepcnn.chance_accuracy(skewed) == pytest.approx(0.64)
+    assert deepcnn.label_run(_result(0.70, [0.7, 0.7], [1.0, 1.0]), skewed) == "at chance"  # always "0" gets 0.64
+    tiny = np.arange(10).repeat(3)  # 30 test digits: 3 sd of chance accuracy (0.16) is the margin
+    assert deepcnn.chance_margin(tiny) == pytest.approx(3 * np.sqrt(0.09 / 30))
+    assert deepcnn.label_run(_result(0.25, [0.2, 0.25], [2.0, 1.5]), tiny) == "at chance"
+
+
+def test_every_profile_passes_its_rules_and_cpu32_is_all_of_mnist_at_32_px(tmp_path):
+    from imgclf import config, papers
+    from imgclf.papers import p03_mnist_deep_cnns as p03
+
+    for name in p03.config.PROFILES:
+        assert config.make(p03.config, name).profile == name
+    c = papers.check_parameters(p03, dict(profile="cpu32", seed=0, data_dir=str(tmp_path)))  # what start() runs
+    grid = len(c.models) * len(c.optimizers) * len(c.learning_rates)
+    assert (c.mnist_train, c.mnist_test, c.image_size, grid, c.vgg16_epochs) == (60000, 10000, 32, 12, None)
+    assert c.epochs >= 2
+    with pytest.raises(ParameterError, match="profile"):
+        papers.check_parameters(p03, dict(profile="cpu64", seed=0, data_dir=str(tmp_path)))
