@@ -1,6 +1,6 @@
 """Training throughput of paper 3's networks: images per second per model and input size.
 
-Times the notebook's own training step (``imgclf.papers.p03_mnist_deep_cnns.build``: 28x28x1 digits in, resized to
+Times the notebook's own training step (``imgclf.papers.p03_mnist_deep_cnns.pipeline.build``: 28x28x1 digits in, resized to
 the input size inside the model, SGD, GoogLeNet with its auxiliary heads) on random digits fed
 through the notebook's ``tf.data`` pipeline, with the device set-up the notebook uses on this
 machine (on a GPU: mixed precision, XLA, several steps per call; on a CPU: float32). Prints the
@@ -27,7 +27,7 @@ def measure(arch: str, size: int, batch_size: int, steps: int, warmup: int, dev)
     """Training images per second over ``steps`` steps after ``warmup`` steps (tracing, autotuning)."""
     import keras
     from imgclf import train
-    from imgclf.papers import p03_mnist_deep_cnns as deepcnn
+    from imgclf.papers.p03_mnist_deep_cnns import pipeline as deepcnn
 
     keras.backend.clear_session(free_memory=True)
     train.use_mixed_precision(dev.mixed_precision)
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
     from imgclf.models.cnns import ARCH_NAMES
-    from imgclf.papers import p03_mnist_deep_cnns as deepcnn
+    from imgclf.papers.p03_mnist_deep_cnns import pipeline as deepcnn
     from imgclf.reports import hardware
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -68,8 +68,9 @@ def main(argv=None) -> int:
     steps = a.steps or (300 if gpu else 10)
     warmup = a.warmup or (100 if gpu else 3)
     spe = a.steps_per_execution or (50 if gpu else 1)
-    dev = deepcnn.setup(dict(seed=0, mixed_precision=a.mixed_precision, jit_compile=a.jit_compile,
-                             steps_per_execution=spe))
+    from imgclf.papers.p03_mnist_deep_cnns.config import Config
+
+    dev = deepcnn.setup(Config(mixed_precision=a.mixed_precision, jit_compile=a.jit_compile, steps_per_execution=spe))
     hw = hardware()
     print(f"machine: {', '.join(hw['gpus']) or hw['cpu'] + ' (no GPU)'}; {hw['cpu_count']} CPU cores; "
           f"TensorFlow {hw['tensorflow']}, Keras {hw['keras']}")

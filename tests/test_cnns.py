@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from imgclf.config import ParameterError
 from imgclf.models import cnns, param_counts
-from imgclf.papers import p03_mnist_deep_cnns as deepcnn
+from imgclf.papers.p03_mnist_deep_cnns import pipeline as deepcnn
+from imgclf.papers.p03_mnist_deep_cnns.config import Config
 
 ARCHS = ["vgg16", "googlenet", "resnet18"]
 
@@ -259,9 +260,9 @@ def test_a_reused_model_after_its_reset_gives_exactly_what_a_fresh_one_gives(tmp
     _same_run(reused, fresh)
 
 
-def _P(**kw):
-    return dict(dict(epochs=3, vgg16_epochs=None, image_size=32, batch_size=16, momentum=0.0, aux_logits=True,
-                     googlenet_batch_norm=True), **kw)
+def _cfg(**kw):
+    return Config(**dict(dict(epochs=3, vgg16_epochs=None, image_size=32, batch_size=16, momentum=0.0, aux_logits=True,
+                              googlenet_batch_norm=True), **kw))
 
 
 def test_a_run_unit_stopped_by_the_budget_resumes_from_its_last_epoch_with_the_same_numbers(tmp_path):
@@ -276,21 +277,64 @@ def test_a_run_unit_stopped_by_the_budget_resumes_from_its_last_epoch_with_the_s
     runs = Runs(tmp_path / "runs", log=lambda m: None, budget_minutes=1)
     answers = iter([False, False, True])  # before the unit starts, after epoch 1, after epoch 2
     runs.budget_spent = lambda: next(answers)
-    assert deepcnn.run_unit(runs, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev) is None
+    assert deepcnn.table1_run(runs, _cfg(), "resnet18", "adam", 0.01, dev, x, y, xt, yt) is None
     assert runs.skipped == ["ResNet-18 Adam lr=0.01"] and runs.summary()["partial"]
     deepcnn.release()  # as a new process would
     again = Runs(tmp_path / "runs", log=lambda m: None)
-    res = deepcnn.run_unit(again, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev)
+    res = deepcnn.table1_run(again, _cfg(), "resnet18", "adam", 0.01, dev, x, y, xt, yt)
     assert again.ran == ["ResNet-18 Adam lr=0.01"]
     rec = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())
     assert rec["resumed"] is True
     _same_run(res, ref)
     third = Runs(tmp_path / "runs", log=lambda m: None)
-    assert deepcnn.run_unit(third, "resnet18", "adam", 0.01, x, y, xt, yt, P=_P(), device=dev) is not None
+    assert deepcnn.table1_run(third, _cfg(), "resnet18", "adam", 0.01, dev, x, y, xt, yt) is not None
     assert third.reused == ["ResNet-18 Adam lr=0.01"] and third.ran == []
     deepcnn.release()
 
 
 def test_vgg16_epochs_override_only_vgg16():
-    assert deepcnn.epochs_of("vgg16", _P(vgg16_epochs=1)) == 1 and deepcnn.epochs_of("resnet18", _P(vgg16_epochs=1)) == 3
-    assert deepcnn.epochs_of("vgg16", _P()) == 3
+    assert _cfg(vgg16_epochs=1).epochs_of("vgg16") == 1 and _cfg(vgg16_epochs=1).epochs_of("resnet18") == 3
+    assert _cfg().epochs_of("vgg16") == 3
+
+
+# -- what a run measured: its label -------------------------------------------------------------
+def _result(accuracy, val, loss, finite=True):
+    return dict(accuracy=accuracy, finite_predictions=finite, history=dict(val_accuracy=val, loss=loss))
+
+
+BALANCED = np.repeat(np.arange(10), 30)  # 300 test digits, 30 per class: chance 0.1
+
+
+def test_label_run_tells_chance_learning_converged_and_diverged_apart():
+    label = deepcnn.label_run
+    assert deepcnn.chance_accuracy(BALANCED) == 0.1 and deepcnn.chance_margin(BALANCED) == 0.1
+    assert label(_result(0.19, [0.15, 0.19], [2.3, 2.29]), BALANCED) == "at chance"  # within 10 points of 1/10
+    assert label(_result(0.26, [0.15, 0.26], [2.3, 2.1]), BALANCED) == "learning"   # the "26 %" run: not "ok"
+    assert label(_result(0.97, [0.90, 0.97], [0.5, 0.2]), BALANCED) == "learning"   # still rising 7 points
+    assert label(_result(0.97, [0.968, 0.97], [0.11, 0.105]), BALANCED) == "converged"
+    assert label(_result(0.97, [0.97], [0.1]), BALANCED) == "learning"             # one epoch shows no trend
+    assert label(_result(0.97, [0.9, 0.97], [0.5, float("nan")]), BALANCED) == "diverged (NaN loss)"
+    assert label(_result(0.5, [0.4, 0.5], [1.0, 0.9], finite=False), BALANCED) == "diverged (NaN loss)"
+
+
+def test_chance_is_the_majority_class_when_it_beats_guessing():
+    skewed = np.r_[np.zeros(160, int), np.arange(1, 10).repeat(10)]  # 160 of 250 are zeros
+    assert deepcnn.chance_accuracy(skewed) == pytest.approx(0.64)
+    assert deepcnn.label_run(_result(0.70, [0.7, 0.7], [1.0, 1.0]), skewed) == "at chance"  # always "0" gets 0.64
+    tiny = np.arange(10).repeat(3)  # 30 test digits: 3 sd of chance accuracy (0.16) is the margin
+    assert deepcnn.chance_margin(tiny) == pytest.approx(3 * np.sqrt(0.09 / 30))
+    assert deepcnn.label_run(_result(0.25, [0.2, 0.25], [2.0, 1.5]), tiny) == "at chance"
+
+
+def test_every_profile_passes_its_rules_and_cpu32_is_all_of_mnist_at_32_px(tmp_path):
+    from imgclf import config, papers
+    from imgclf.papers import p03_mnist_deep_cnns as p03
+
+    for name in p03.config.PROFILES:
+        assert config.make(p03.config, name).profile == name
+    c = papers.check_parameters(p03, dict(profile="cpu32", seed=0, data_dir=str(tmp_path)))  # what start() runs
+    grid = len(c.models) * len(c.optimizers) * len(c.learning_rates)
+    assert (c.mnist_train, c.mnist_test, c.image_size, grid, c.vgg16_epochs) == (60000, 10000, 32, 12, None)
+    assert c.epochs >= 2
+    with pytest.raises(ParameterError, match="profile"):
+        papers.check_parameters(p03, dict(profile="cpu64", seed=0, data_dir=str(tmp_path)))

@@ -69,7 +69,8 @@ TINY02 = dict(input_size=16, epochs=3, filters=[8, 16], dense=16, dup_max_angle=
 
 
 NB03 = REPO / "notebooks" / "03_mnist_deep_cnns.ipynb"
-TINY03 = dict(mnist_train=64, mnist_test=32, image_size=32, epochs=2, vgg16_epochs=2, models=["vgg16", "googlenet", "resnet18"],
+# enough steps for the batch-normalised networks to leave chance (ResNet-18: 2 x 20 steps of SGD at 0.01)
+TINY03 = dict(mnist_train=640, mnist_test=200, image_size=32, epochs=2, vgg16_epochs=1, models=["vgg16", "googlenet", "resnet18"],
               optimizers=["sgd"], learning_rates=[0.01], count_params_at_224=False)
 
 
@@ -176,8 +177,14 @@ def test_notebook03_runs_and_writes_table1_figures_and_closing_note(real_data, t
     t1 = res["comparisons"]["table1_paper_vs_ours"]
     assert len(t1) == 12 and sum(r["ours"] is not None for r in t1) == 3  # the three SGD lr=0.01 rows ran
     runs = [v for k, v in res["metrics"].items() if " lr=" in k]
-    assert len(runs) == 3 and all(len(r["history"]["val_accuracy"]) == 2 for r in runs)
-    assert all(r["status"] in ("ok", "at chance", "diverged (NaN loss)") for r in runs)
+    assert len(runs) == 3 and [len(r["history"]["val_accuracy"]) for r in runs] == [1, 2, 2]
+    assert all(r["status"] in ("at chance", "learning", "converged", "diverged (NaN loss)") for r in runs)
+    # the best run learned: above chance (0.1 on the stratified test set) by a margin, and labelled so;
+    # a pipeline that cannot learn (labels detached from images, no step taken) stays at chance
+    best = max(runs, key=lambda r: r["accuracy"])
+    assert best["accuracy"] > 0.1 + 0.2 and best["status"] in ("learning", "converged")
+    t1 = {(r["model"], r["paper row"]): r for r in res["comparisons"]["table1_paper_vs_ours"]}
+    assert t1[("ResNet-18", "ResNet-18")]["status"] in ("at chance", "learning", "converged")  # Table I shows the label
     for name in ("table1_runs", "classification_reports", "parameters", "wall_time_per_model"):
         assert (out / f"{name}.csv").exists()
     closing = json.dumps(json.loads(out_nb.read_text())["cells"][-1]["outputs"])

@@ -1,12 +1,13 @@
-"""Paper 3's pipeline: VGG-16, GoogLeNet and ResNet-18 trained on MNIST with SGD or Adam.
+"""Paper 3's pipeline, in the paper's order: the device, the data, the three networks, the twelve
+runs of Table I (model x optimiser x learning rate), their labels, tables and closing note.
 
-One *run* is one cell of the paper's Table I: an architecture, an optimiser and a learning rate,
-trained for a number of epochs at batch size 32 on MNIST resized (inside the model) to
-``image_size`` pixels, validated on the test set after every epoch and then scored on it.
+One *run* is one cell of Table I: an architecture, an optimiser and a learning rate, trained for
+``cfg.epochs`` epochs at batch ``cfg.batch_size`` on MNIST resized (inside the model) to
+``cfg.image_size`` pixels, validated on the test set after every epoch and then scored on it.
 
 Device set-up (:func:`setup`): on a GPU the models run in ``mixed_float16`` with XLA and several
-steps per ``tf.function`` call, fed by a cached, shuffled, prefetched ``tf.data`` pipeline of the
-28x28 images (the resize to 224 px happens on the device); on a CPU they run in float32 with
+steps per compiled call, fed by a cached, shuffled, prefetched ``tf.data`` pipeline of the 28x28
+images (the resize to 224 px happens on the device); on a CPU they run in float32 with
 TensorFlow's op determinism, so the same seed gives the same numbers.
 """
 
@@ -15,54 +16,83 @@ from __future__ import annotations
 import gc
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from .. import config, train
-from ..models import param_counts
-from ..models.cnns import (
+from ... import data, train
+from ...runs import Runs, current
+from ...models import param_counts
+from ...models.cnns import (
     ARCH_NAMES,
     GOOGLENET_LOSS_WEIGHTS,
     build_mnist_classifier,
+    build_mnist_preprocessing,
     inference_model,
 )
+from . import published
+from .config import Config
 
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
-CHANCE_ACCURACY = 0.2  # a 10-class run that ends at or below this has not learned (chance is 0.1)
+CHANCE_MARGIN = 0.10  # a run must end 10 points above chance to count as learning (see label_run)
+PLATEAU = 0.005       # converged: the last epoch moved validation accuracy by less than 0.5 points ...
+PLATEAU_LOSS = 0.10   # ... and the training loss by less than 10 % (relative)
 
 
 # ------------------------------------------------------------------------------------------
-# Parameters and device
+# 1. The device
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Device:
+    """How this machine trains: part of every run's key (mixed precision, XLA and op determinism
+    change the numbers; ``steps_per_execution`` only the speed)."""
+
     gpu: bool
     mixed_precision: bool
     jit_compile: bool
     deterministic: bool
-    steps_per_execution: int
+    steps_per_execution: int = field(default=1, metadata={"key": False})
 
 
-def setup(P: dict) -> Device:
+def setup(cfg: Config) -> Device:
     """Seed, precision policy, XLA and determinism for this machine ("auto": on a GPU only)."""
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
     pick = lambda v: gpu if v == "auto" else v == "on"  # noqa: E731
-    mixed = train.use_mixed_precision(pick(P["mixed_precision"]))
-    dev = Device(gpu=gpu, mixed_precision=mixed, jit_compile=pick(P["jit_compile"]), deterministic=not gpu,
-                 steps_per_execution=P["steps_per_execution"])
-    train.set_seed(P["seed"], deterministic=dev.deterministic)
+    mixed = train.use_mixed_precision(pick(cfg.mixed_precision))
+    dev = Device(gpu=gpu, mixed_precision=mixed, jit_compile=pick(cfg.jit_compile), deterministic=not gpu,
+                 steps_per_execution=cfg.steps_per_execution)
+    train.set_seed(cfg.seed, deterministic=dev.deterministic)
     return dev
 
 
+def device_info(dev: Device) -> dict:
+    return asdict(dev)
+
+
 # ------------------------------------------------------------------------------------------
-# Data and models
+# 2. The data
 # ------------------------------------------------------------------------------------------
+def load_data(cfg: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST's ``(x_train, y_train, x_test, y_test)``: ``(n, 28, 28)`` uint8 images and int labels,
+    stratified subsets of ``cfg.mnist_train`` / ``cfg.mnist_test`` images (seeded by ``cfg.seed``)."""
+    (x_train, y_train), (x_test, y_test) = data.load_mnist(cfg.data_dir)
+    x_train, y_train = data.stratified_subset(x_train, y_train, cfg.mnist_train, cfg.seed)
+    x_test, y_test = data.stratified_subset(x_test, y_test, cfg.mnist_test, cfg.seed)
+    return x_train, y_train, x_test, y_test
+
+
+def model_view(x: np.ndarray, image_size: int) -> np.ndarray:
+    """What the networks see: the models' own input stage applied to ``(n, 28, 28)`` images,
+    ``(n, image_size, image_size)`` (channel 0 of 3 identical ones)."""
+    x = np.asarray(x, np.float32).reshape(len(x), 28, 28, 1)
+    return np.asarray(build_mnist_preprocessing(image_size)(x))[..., 0]
+
+
 def dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0, outputs: int = 1):
     """``tf.data`` over 28x28 uint8 images: cached, shuffled each epoch, batched, prefetched.
 
@@ -83,6 +113,33 @@ def dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False
     return ds.batch(batch_size).map(cast, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+# ------------------------------------------------------------------------------------------
+# 3. The three networks
+# ------------------------------------------------------------------------------------------
+def parameter_table(archs, image_size: int, count_at_224: bool = True) -> pd.DataFrame:
+    """Weights per model: published (ImageNet, 224 px, 1000 classes), the paper's text, and ours.
+
+    Ours are counted on the MNIST models (10 classes) at 224 px (the paper's input; built, not
+    compiled: VGG-16 takes some seconds) when ``count_at_224``, and at ``image_size`` (this
+    run's input). "with aux heads" is GoogLeNet's training model.
+    """
+    sizes = sorted({224, image_size}) if count_at_224 else [image_size]
+    rows = {}
+    for arch in archs:
+        name = ARCH_NAMES[arch]
+        row = {"published (224 px, 1000 classes)": published.PARAMS_PUBLISHED[arch],
+               "paper text": published.PARAMS_TEXT[name]}
+        for size in sizes:
+            keras.backend.clear_session(free_memory=False)
+            m = build_mnist_classifier(arch, size, 10, **({"aux_logits": True} if arch == "googlenet" else {}))
+            row[f"ours {size} px"] = inference_model(m).count_params()
+            row[f"ours {size} px, with aux heads"] = m.count_params()
+            del m
+        rows[name] = row
+    keras.backend.clear_session(free_memory=True)
+    return pd.DataFrame(rows).T
+
+
 def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> keras.optimizers.Optimizer:
     """``sgd`` (plain, or with ``momentum``) or ``adam`` (Keras defaults = PyTorch's betas, eps 1e-7)."""
     if name == "sgd":
@@ -95,7 +152,8 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> ke
 def build(arch: str, image_size: int, optimizer: str, learning_rate: float, momentum: float = 0.0,
           aux_logits: bool = True, googlenet_batch_norm: bool = True, jit_compile: bool = False,
           steps_per_execution: int = 1, **options) -> keras.Model:
-    """A compiled MNIST training model (GoogLeNet: with its auxiliary heads, losses 1/0.3/0.3).
+    """A compiled MNIST training model, ``(batch, 28, 28, 1)`` -> ``(batch, 10)`` (GoogLeNet: with
+    its auxiliary heads, three outputs, losses weighted 1/0.3/0.3).
 
     ``options`` go to the architecture (e.g. ``dropout=0.0``).
     """
@@ -138,7 +196,7 @@ class _Progress(train.Progress):
 
 
 # ------------------------------------------------------------------------------------------
-# One run = one cell of Table I
+# 4. Table I: one run = one cell
 # ------------------------------------------------------------------------------------------
 _POOL: dict = {}  # the last compiled training model, kept for the next learning rate
 
@@ -201,7 +259,8 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
     ``params`` (weights of the model used for prediction), ``trainable``, ``train_params``
     (with auxiliary heads), ``seconds`` (fit wall time, validation included), ``train_seconds``,
     ``images_per_s`` (training images per second after the first epoch, which includes tracing),
-    ``epochs_run``, ``status`` ("ok", "diverged (NaN loss)" or "at chance") and ``diverged``.
+    ``epochs_run`` and ``finite_predictions`` (false when the network outputs NaN; the run's label
+    is given by :func:`label_run`).
     """
     device = device or Device(False, False, False, True, 1)
     key = (arch, optimizer, image_size, momentum, aux_logits, googlenet_batch_norm, device, seed)
@@ -215,7 +274,7 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
     outputs = len(model.outputs)
     ds_train = dataset(x_train, y_train, batch_size, shuffle=True, seed=seed, outputs=outputs)
     ds_val = dataset(x_test, y_test, max(batch_size, 256), outputs=outputs)
-    desc = f"{ARCH_NAMES[arch]} {OPTIMIZER_NAMES[optimizer]} lr={learning_rate:g}"
+    desc = name_of(arch, optimizer, learning_rate)
     meter = train.TrainingClock()
     t0 = time.perf_counter()
     if checkpoint_dir is None:
@@ -238,8 +297,6 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
     finite = np.all(np.isfinite(proba))
     y_pred = np.argmax(np.nan_to_num(proba, nan=0.0), axis=1)
     acc = float(np.mean(y_pred == np.asarray(y_test)))
-    nan_loss = any(not math.isfinite(v) for v in history.get("loss", [])) or not finite
-    status = "diverged (NaN loss)" if nan_loss else ("at chance" if acc <= CHANCE_ACCURACY else "ok")
     steady = meter.seconds[1:] or meter.seconds
     out = dict(
         arch=arch, optimizer=optimizer, learning_rate=learning_rate, history=history, accuracy=acc, y_pred=y_pred,
@@ -248,47 +305,38 @@ def run(arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_tes
         params=predictor.count_params(), trainable=param_counts(predictor)[0], train_params=model.count_params(),
         seconds=seconds, train_seconds=float(sum(meter.seconds)),
         images_per_s=float(len(y_train) / np.median(steady)) if steady else float("nan"),
-        epochs_run=len(history.get("loss", [])), status=status, diverged=status != "ok",
+        epochs_run=len(history.get("loss", [])), finite_predictions=bool(finite),
     )
     gc.collect()
     return out
 
 
-def epochs_of(arch: str, P: dict) -> int:
-    """Epochs of ``arch``'s runs: ``epochs``, except ``vgg16_epochs`` for VGG-16 when it is set."""
-    return P["vgg16_epochs"] if arch == "vgg16" and P.get("vgg16_epochs") is not None else P["epochs"]
+def train_run(cfg: Config, device: Device, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+              y_test: np.ndarray) -> dict:
+    """The work of one Table I run unit: ``cfg`` is narrowed to one cell (:meth:`Config.one_run`).
+
+    Inside a unit, training resumes from the unit's checkpoint (see :func:`run`)."""
+    (arch,), (optimizer,), (learning_rate,) = cfg.models, cfg.optimizers, cfg.learning_rates
+    unit = current()
+    return run(arch, optimizer, learning_rate, x_train, y_train, x_test, y_test, epochs=cfg.epochs,
+               image_size=cfg.image_size, batch_size=cfg.batch_size, momentum=cfg.momentum,
+               aux_logits=cfg.aux_logits, googlenet_batch_norm=cfg.googlenet_batch_norm, device=device,
+               seed=cfg.seed, checkpoint_dir=unit.checkpoint if unit is not None else None)
 
 
-def unit_settings(arch: str, optimizer: str, learning_rate: float, P: dict, device: Device) -> dict:
-    """Everything a run's numbers depend on (its run-unit key; data and seed are added by ``runs``).
-
-    Steps per execution and the GPU count are left out: they change speed, not the numbers
-    (beyond floating-point noise on a GPU, where op determinism is off anyway)."""
-    return dict(arch=arch, optimizer=optimizer, learning_rate=float(learning_rate), epochs=epochs_of(arch, P),
-                image_size=P["image_size"], batch_size=P["batch_size"], momentum=P["momentum"],
-                aux_logits=P["aux_logits"], googlenet_batch_norm=P["googlenet_batch_norm"],
-                mixed_precision=device.mixed_precision, jit_compile=device.jit_compile, init="googlenet-trunc-normal-0.01")
-
-
-def run_unit(runs, arch: str, optimizer: str, learning_rate: float, x_train, y_train, x_test, y_test, *, P: dict,
-             device: Device, seed: int = 0) -> dict | None:
-    """One cell of Table I as a run unit of ``runs`` (:class:`imgclf.runs.Runs`).
+def table1_run(units: Runs, cfg: Config, arch: str, optimizer: str, learning_rate: float, device: Device,
+               x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict | None:
+    """One cell of Table I as a run unit of ``units`` (``report.runs``), labelled (:func:`label_run`).
 
     A finished unit is reused (its stored result); an unfinished one resumes from its last
     finished epoch; when the budget is spent before it starts, or it is stopped by the budget at an
     epoch end, ``None`` is returned (the unit counts as not done; its checkpoint stays for the next
-    run). The result has :func:`run`'s keys, with ``y_pred`` and ``confusion`` as arrays again.
+    run). The result has :func:`run`'s keys, with ``y_pred`` and ``confusion`` as arrays again,
+    plus ``status`` (:func:`label_run`) and ``chance`` (:func:`chance_accuracy`).
     """
-    name = f"{ARCH_NAMES[arch]} {OPTIMIZER_NAMES[optimizer]} lr={learning_rate:g}"
-
-    def work(unit):
-        return run(arch, optimizer, learning_rate, x_train, y_train, x_test, y_test, epochs=epochs_of(arch, P),
-                   image_size=P["image_size"], batch_size=P["batch_size"], momentum=P["momentum"],
-                   aux_logits=P["aux_logits"], googlenet_batch_norm=P["googlenet_batch_norm"], device=device,
-                   seed=seed, checkpoint_dir=unit.checkpoint)
-
-    res = runs.run(name, work, settings=unit_settings(arch, optimizer, learning_rate, P, device),
-                   data=(x_train, y_train, x_test, y_test), seed=seed)
+    res = units.cached(train_run, name=name_of(arch, optimizer, learning_rate),
+                       cfg=cfg.one_run(arch, optimizer, learning_rate), device=device,
+                       x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     if res is None:
         return None
     res = dict(res)
@@ -296,15 +344,67 @@ def run_unit(runs, arch: str, optimizer: str, learning_rate: float, x_train, y_t
     res["history"] = {k: [np.nan if v is None else v for v in vals] for k, vals in res["history"].items()}
     for k in ("accuracy", "images_per_s", "seconds", "train_seconds"):
         res[k] = np.nan if res.get(k) is None else res[k]
+    res["status"] = label_run(res, y_test)  # from the stored history: relabelling retrains nothing
+    res["chance"] = chance_accuracy(y_test)
     return res
 
 
+def chance_accuracy(y_test: np.ndarray) -> float:
+    """The accuracy of a network that has learned nothing: the larger of 1/10 (guessing) and the
+    share of the test set's most frequent class (always answering it)."""
+    y = np.asarray(y_test).ravel()
+    return max(1 / 10, float(np.bincount(y).max() / len(y))) if len(y) else 1 / 10
+
+
+def chance_margin(y_test: np.ndarray) -> float:
+    """How far above chance a run must end to count as learning: 10 points, or 3 binomial standard
+    deviations of the chance accuracy on this many test images when that is larger (small sets)."""
+    c, n = chance_accuracy(y_test), max(len(np.asarray(y_test).ravel()), 1)
+    return max(CHANCE_MARGIN, 3 * math.sqrt(c * (1 - c) / n))
+
+
+def label_run(r: dict, y_test: np.ndarray) -> str:
+    """What a run measured, from its per-epoch history and its test accuracy (one definition, used
+    for Table I, the headlines and the tests):
+
+    - ``"diverged (NaN loss)"``: a training loss or a prediction is not finite;
+    - ``"at chance"``: test accuracy within :func:`chance_margin` of :func:`chance_accuracy`
+      (10 points above 1/10 or the majority class; more on a small test set);
+    - ``"converged"``: above chance, at least two epochs, and the last epoch changed the validation
+      accuracy by less than ``PLATEAU`` (0.5 points) and the training loss by less than ``PLATEAU_LOSS``
+      (10 %, relative): the curves have flattened;
+    - ``"learning"``: above chance, but still moving (or a single epoch, which shows no trend).
+    """
+    loss = [float(v) for v in r["history"].get("loss", [])]
+    if any(not math.isfinite(v) for v in loss) or not r["finite_predictions"]:
+        return "diverged (NaN loss)"
+    if not r["accuracy"] > chance_accuracy(y_test) + chance_margin(y_test):
+        return "at chance"
+    val = [float(v) for v in r["history"].get("val_accuracy", [])]
+    if len(val) >= 2 and len(loss) >= 2 and abs(val[-1] - val[-2]) < PLATEAU \
+            and abs(loss[-2] - loss[-1]) < PLATEAU_LOSS * loss[-2]:
+        return "converged"
+    return "learning"
+
+
+LEARNED = ("learning", "converged")
+"""The labels of a run that ended above chance."""
+
+
+def name_of(arch: str, optimizer: str, learning_rate: float) -> str:
+    return f"{ARCH_NAMES[arch]} {OPTIMIZER_NAMES[optimizer]} lr={learning_rate:g}"
+
+
 def run_label(r: dict) -> str:
-    return f"{ARCH_NAMES[r['arch']]} {OPTIMIZER_NAMES[r['optimizer']]} lr={r['learning_rate']:g}"
+    """``"ResNet-18 SGD lr=0.001"``: the readable name of a run's cell of Table I."""
+    return name_of(r["arch"], r["optimizer"], r["learning_rate"])
 
 
+# ------------------------------------------------------------------------------------------
+# 5. Tables, headlines and the closing note
+# ------------------------------------------------------------------------------------------
 def summary(runs: list[dict]) -> pd.DataFrame:
-    """One row per run: test accuracy, status, sizes, times and throughput."""
+    """One row per run: test accuracy, label (:func:`label_run`), sizes, times and throughput."""
     rows = []
     for r in runs:
         h = r["history"]
@@ -338,6 +438,29 @@ def table1(runs: list[dict]) -> pd.DataFrame:
                         columns=["model", "optimizer", "learning rate", "accuracy (%)", "status"])
 
 
+def table1_vs_ours(ours: pd.DataFrame) -> pd.DataFrame:
+    """Every row of the paper's Table I beside the run it maps to, then our runs it has no row for.
+
+    ``ours`` has columns model, optimizer (``sgd``/``adam``), learning rate, accuracy (%) and
+    status. Returns columns model, paper row, optimizer, learning rate, paper, ours,
+    ours - paper, status (accuracies in %).
+    """
+    key = ["model", "optimizer", "learning rate"]
+    ours = ours.assign(**{"learning rate": ours["learning rate"].astype(float).round(6)})
+    table = published.TABLE1.rename(columns={"accuracy (%)": "paper"})
+    table = table.assign(**{"learning rate": table["learning rate"].round(6)})
+    merged = table.merge(ours.rename(columns={"accuracy (%)": "ours"}), on=key, how="left")
+    extra = ours.merge(table[key].drop_duplicates(), on=key, how="left", indicator=True)
+    extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge").rename(columns={"accuracy (%)": "ours"})
+    extra.insert(1, "paper row", "(no row in the paper)")
+    out = pd.concat([merged, extra], ignore_index=True)
+    order = {**{m: i for i, m in enumerate(published.TABLE1["model"].unique())}, "sgd": 0, "adam": 1}
+    out = out.sort_values(key, key=lambda c: c.map(order) if c.name != "learning rate" else c, kind="stable")
+    out["ours - paper"] = out["ours"] - out["paper"]
+    cols = ["model", "paper row", "optimizer", "learning rate", "paper", "ours", "ours - paper", "status"]
+    return out[cols].reset_index(drop=True)
+
+
 def wall_time_per_model(runs: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame([{"model": ARCH_NAMES[r["arch"]], "runs": 1, "wall time (s)": r["seconds"],
                         "train images/s": r["images_per_s"]} for r in runs],
@@ -345,45 +468,9 @@ def wall_time_per_model(runs: list[dict]) -> pd.DataFrame:
     return df.groupby("model", sort=False).agg({"runs": "sum", "wall time (s)": "sum", "train images/s": "median"})
 
 
-def device_info(dev: Device) -> dict:
-    return asdict(dev)
-
-
-def parameter_table(archs, image_size: int, count_at_224: bool = True) -> pd.DataFrame:
-    """Weights per model: published (ImageNet, 224 px, 1000 classes), the paper's text, and ours.
-
-    Ours are counted on the MNIST models (10 classes) at 224 px (the paper's input; built, not
-    compiled: VGG-16 takes some seconds) when ``count_at_224``, and at ``image_size`` (this
-    run's input). "with aux heads" is GoogLeNet's training model.
-    """
-    published = {"vgg16": 138_357_544, "googlenet": 6_998_552, "resnet18": 11_689_512}
-    sizes = sorted({224, image_size}) if count_at_224 else [image_size]
-    rows = {}
-    for arch in archs:
-        name = ARCH_NAMES[arch]
-        row = {"published (224 px, 1000 classes)": published[arch], "paper text": PARAMS_TEXT[name]}
-        for size in sizes:
-            keras.backend.clear_session(free_memory=False)
-            m = build_mnist_classifier(arch, size, 10, **({"aux_logits": True} if arch == "googlenet" else {}))
-            row[f"ours {size} px"] = inference_model(m).count_params()
-            row[f"ours {size} px, with aux heads"] = m.count_params()
-            del m
-        rows[name] = row
-    keras.backend.clear_session(free_memory=True)
-    return pd.DataFrame(rows).T
-
-
-def model_view(x: np.ndarray, image_size: int) -> np.ndarray:
-    """What the networks see: the model's own input stage applied to 28x28 images (channel 0)."""
-    from ..models.cnns import build_mnist_preprocessing
-
-    x = np.asarray(x, np.float32).reshape(len(x), 28, 28, 1)
-    return np.asarray(build_mnist_preprocessing(image_size)(x))[..., 0]
-
-
 def run_record(r: dict) -> dict:
-    """The JSON part of a run (for results.json): numbers, status, per-epoch history."""
-    keys = ("arch", "optimizer", "learning_rate", "accuracy", "status", "params", "trainable", "train_params",
+    """The JSON part of a run (for results.json): numbers, label, per-epoch history."""
+    keys = ("arch", "optimizer", "learning_rate", "accuracy", "status", "chance", "params", "trainable", "train_params",
             "seconds", "train_seconds", "images_per_s", "epochs_run", "history", "report")
     return {k: r[k] for k in keys}
 
@@ -399,7 +486,7 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def closing_note(runs: list[dict], t1: pd.DataFrame, walls: pd.DataFrame, P: dict, hardware: dict,
+def closing_note(runs: list[dict], t1: pd.DataFrame, walls: pd.DataFrame, cfg: Config, hardware: dict,
                  device: Device) -> str:
     """Markdown: Table I as measured in this run, the wall times, and what they are (not) comparable with."""
     hw = ", ".join(hardware.get("gpus") or []) or f"{hardware.get('cpu')} ({hardware.get('cpu_count')} cores, no GPU)"
@@ -407,16 +494,16 @@ def closing_note(runs: list[dict], t1: pd.DataFrame, walls: pd.DataFrame, P: dic
     t["paper"], t["ours"] = t["paper"].round(1), t["ours"].round(2)
     t = t[["model", "paper row", "optimizer", "learning rate", "paper", "ours", "status"]]
     if not runs:
-        return f"**Table I: no run finished yet** ({P['profile']} profile, on {hw}); run the notebook again to go on."
+        return f"**Table I: no run finished yet** ({cfg.profile} profile, on {hw}); run the notebook again to go on."
     best = max(runs, key=lambda r: r["accuracy"])
-    bad = [run_label(r) + f" ({r['status']}, {100 * r['accuracy']:.1f} %)" for r in runs if r["status"] != "ok"]
+    bad = [run_label(r) + f" ({r['status']}, {100 * r['accuracy']:.1f} %)" for r in runs if r["status"] not in LEARNED]
     w = walls.reset_index()[["model", "runs", "wall time (s)", "train images/s"]].round(1)
     total = sum(r["seconds"] for r in runs)
     text = [
-        f"**Table I as measured** — {P['profile']} profile: {P['mnist_train']} training / {P['mnist_test']} test "
-        f"images at {P['image_size']} px, {P['epochs']} epochs"
-        + (f" (VGG-16: {P['vgg16_epochs']})" if P.get("vgg16_epochs") is not None else "")
-        + f", batch {P['batch_size']}, on {hw} "
+        f"**Table I as measured** — {cfg.profile} profile: {cfg.mnist_train} training / {cfg.mnist_test} test "
+        f"images at {cfg.image_size} px, {cfg.epochs} epochs"
+        + (f" (VGG-16: {cfg.vgg16_epochs})" if cfg.vgg16_epochs is not None else "")
+        + f", batch {cfg.batch_size}, on {hw} "
         f"(mixed precision {'on' if device.mixed_precision else 'off'}, XLA {'on' if device.jit_compile else 'off'}). "
         "Accuracies in %; the paper's vanilla rows are mapped to plain SGD.",
         "",
@@ -424,15 +511,21 @@ def closing_note(runs: list[dict], t1: pd.DataFrame, walls: pd.DataFrame, P: dic
         "",
         f"Best run: **{run_label(best)}, {100 * best['accuracy']:.2f} %** "
         "(paper's best: ResNet-18 with SGD, lr 0.001, 99.4 %). "
-        + (f"Runs that did not learn: {'; '.join(bad)}." if bad else "Every run learned."),
+        + (f"Runs that did not learn: {'; '.join(bad)}." if bad else "Every run ended above chance.")
+        + f" Labels (`label_run`): *at chance* within {100 * CHANCE_MARGIN:.0f} points (3 sd on a small test set) of chance "
+        f"({100 * runs[0]['chance']:.0f} %), *converged* when the last epoch moved validation accuracy by under "
+        f"{100 * PLATEAU:.1f} points and the training loss by under {100 * PLATEAU_LOSS:.0f} %, else *learning*.",
         "",
         f"**Wall times** (training plus per-epoch validation), {total / 60:.1f} min for all {len(runs)} runs:",
         "",
         _md_table(w),
         "",
     ]
-    paper_scale = P["image_size"] == 224 and P["mnist_train"] == 60000 and P["epochs"] == 10
-    if not paper_scale:
+    paper_scale = cfg.image_size == 224 and cfg.mnist_train == 60000 and cfg.epochs == 10
+    if not paper_scale and cfg.mnist_train == 60000 and cfg.mnist_test == 10000:
+        text.append(f"All of MNIST, but at **{cfg.image_size} px** and {cfg.epochs} epochs, not the paper's 224 px and "
+                    "10 epochs: compare how the runs rank and which ones learn, not the accuracies one by one.")
+    elif not paper_scale:
         text.append("These numbers show the pipeline working on a small problem; they are **not comparable** with "
                     "the paper's accuracies or its hours of training.")
     if not device.gpu:
@@ -442,121 +535,32 @@ def closing_note(runs: list[dict], t1: pd.DataFrame, walls: pd.DataFrame, P: dic
     return "\n".join(text)
 
 
-# ------------------------------------------------------------------------------------------
-# Profiles: "smoke" runs the notebook on a 2-core CPU in minutes, "paper" at the paper's scale
-# ------------------------------------------------------------------------------------------
-NOTEBOOK = "03_mnist_deep_cnns"
-
-TITLE = "VGG-16, GoogLeNet and ResNet-18 on MNIST (Asif)"
-
-DETERMINISTIC = None  # set by :func:`setup` from the device (op determinism off on a GPU)
-
-RULES = {
-    "learning_rates": config.POSITIVE, "momentum": config.DROPOUT,
-    "models": config.OneOf(("vgg16", "googlenet", "resnet18")), "optimizers": config.OneOf(("sgd", "adam")),
-    "mixed_precision": config.OneOf(("auto", "on", "off")), "jit_compile": config.OneOf(("auto", "on", "off")),
-    "image_size": config.Range(32, None), "vgg16_epochs": config.Range(1, None),
-}
-
-PROFILES: dict[str, dict] = {
-    # All 12 runs of Table I on a small MNIST subset at 32 px (the smallest size the three
-    # networks take), in minutes on a 2-core CPU: GoogLeNet and ResNet-18 get 141 steps (enough to
-    # pass 90 % test accuracy), VGG-16 (5x slower per image on a CPU) 47 and may stay at chance.
-    "smoke": dict(
-        mnist_train=1500,
-        mnist_test=300,
-        image_size=32,
-        epochs=3,
-        vgg16_epochs=1,
-        batch_size=32,
-        models=["vgg16", "googlenet", "resnet18"],
-        optimizers=["sgd", "adam"],
-        learning_rates=[0.001, 0.01],
-        momentum=0.0,
-        aux_logits=True,
-        googlenet_batch_norm=True,
-        mixed_precision="auto",
-        jit_compile="auto",
-        steps_per_execution=1,
-        count_params_at_224=True,
-    ),
-    # The paper: all 60k/10k images at 224 px, 10 epochs, batch 32 (a GPU: mixed precision, XLA).
-    "paper": dict(
-        mnist_train=60000,
-        mnist_test=10000,
-        image_size=224,
-        epochs=10,
-        vgg16_epochs=None,
-        batch_size=32,
-        models=["vgg16", "googlenet", "resnet18"],
-        optimizers=["sgd", "adam"],
-        learning_rates=[0.001, 0.01],
-        momentum=0.0,
-        aux_logits=True,
-        googlenet_batch_norm=True,
-        mixed_precision="auto",
-        jit_compile="auto",
-        steps_per_execution=125,
-        count_params_at_224=True,
-    ),
-}
 
 
-# ------------------------------------------------------------------------------------------
-# The paper's published numbers (typed in from shared/papers/)
-# ------------------------------------------------------------------------------------------
-TABLE1 = pd.DataFrame(
-    [
-        ("VGG-16", "VGG-16", 0.001, 99.1, "sgd"),
-        ("VGG-16", "VGG-16", 0.01, 98.4, "sgd"),
-        ("VGG-16", "VGG-16 with SGD", 0.001, 99.1, "sgd"),
-        ("VGG-16", "VGG-16 with Adam", 0.001, 98.2, "adam"),
-        ("GoogLeNet", "GoogLeNet", 0.001, 98.7, "sgd"),
-        ("GoogLeNet", "GoogLeNet", 0.01, 81.5, "sgd"),
-        ("GoogLeNet", "GoogLeNet with SGD", 0.001, 99.1, "sgd"),
-        ("GoogLeNet", "GoogLeNet with Adam", 0.001, 99.0, "adam"),
-        ("ResNet-18", "ResNet-18", 0.001, 99.2, "sgd"),
-        ("ResNet-18", "ResNet-18", 0.01, 98.0, "sgd"),
-        ("ResNet-18", "ResNet-18 with SGD", 0.001, 99.4, "sgd"),
-        ("ResNet-18", "ResNet-18 with Adam", 0.001, 98.3, "adam"),
-    ],
-    columns=["model", "paper row", "learning rate", "accuracy (%)", "optimizer"],
-)
-"""Table I in the paper's order: test accuracy (%) after 10 epochs at batch 32 (PyTorch, Colab GPU).
-
-``optimizer`` is *our* reading, not the paper's: the rows that name no optimiser ("vanilla" in
-the paper's discussion) are mapped to plain SGD. The discussion introduces SGD (its Eq. 1) as the
-training algorithm and Adam as the alternative, its "further work" proposes adding momentum (so
-the SGD had none), and a vanilla row and the "with SGD" row at lr 0.001 then describe the same
-configuration, which the paper reports twice (VGG-16 99.1/99.1, GoogLeNet 98.7/99.1, ResNet-18
-99.2/99.4): we compare our one SGD run at 0.001 with both. Adam at 0.01 has no row in the paper.
-"""
-
-TRAIN_HOURS = pd.Series({"VGG-16": 4.0, "GoogLeNet": 1.5, "ResNet-18": 1.2}, name="paper (h)")
-"""Approximate training times the paper's discussion quotes (the SGD runs, Colab GPU)."""
-
-PARAMS_TEXT = pd.Series({"VGG-16": 15e6, "GoogLeNet": 10.8e6, "ResNet-18": 11e6}, name="paper text")
-"""Parameter counts the paper's discussion quotes ("hyperparameters")."""
+def record_headlines(report, cfg: Config, runs: list[dict]) -> list[dict]:
+    """The paper's headline numbers beside ours (``report.headline``): each model's SGD run at
+    lr 0.001, the best run, and how many runs diverged or stayed at chance. Returns those runs."""
+    by = {(r["arch"], r["optimizer"], r["learning_rate"]): r for r in runs}
+    for arch in cfg.models:
+        name, r = ARCH_NAMES[arch], by.get((arch, "sgd", 0.001))
+        if r is not None:
+            paper = published.TABLE1.loc[published.TABLE1["paper row"] == f"{name} with SGD", "accuracy (%)"].item()
+            report.headline(f"{name} with SGD, lr 0.001: test accuracy (%)", paper, round(100 * r["accuracy"], 2),
+                            r["status"])
+    if runs:
+        best = max(runs, key=lambda r: r["accuracy"])
+        report.headline("best run (test accuracy %)", published.BEST[1], round(100 * best["accuracy"], 2),
+                        f"ours: {run_label(best)}; paper: {published.BEST[0]}")
+    bad = [r for r in runs if r["status"] not in LEARNED]
+    report.headline("runs that diverged or stayed at chance", 0, len(bad),
+                    f"of {len(runs)} runs; the paper reports none (its lowest: {published.LOWEST[0]}, "
+                    f"{published.LOWEST[1]} %)", better="lower")
+    return bad
 
 
-def table1_vs_ours(ours: pd.DataFrame) -> pd.DataFrame:
-    """Every row of the paper's Table I beside the run it maps to, then our runs it has no row for.
-
-    ``ours`` has columns model, optimizer (``sgd``/``adam``), learning rate, accuracy (%) and
-    status. Returns columns model, paper row, optimizer, learning rate, paper, ours,
-    ours - paper, status (accuracies in %).
-    """
-    key = ["model", "optimizer", "learning rate"]
-    ours = ours.assign(**{"learning rate": ours["learning rate"].astype(float).round(6)})
-    table = TABLE1.rename(columns={"accuracy (%)": "paper"})
-    table = table.assign(**{"learning rate": table["learning rate"].round(6)})
-    merged = table.merge(ours.rename(columns={"accuracy (%)": "ours"}), on=key, how="left")
-    extra = ours.merge(table[key].drop_duplicates(), on=key, how="left", indicator=True)
-    extra = extra[extra["_merge"] == "left_only"].drop(columns="_merge").rename(columns={"accuracy (%)": "ours"})
-    extra.insert(1, "paper row", "(no row in the paper)")
-    out = pd.concat([merged, extra], ignore_index=True)
-    order = {**{m: i for i, m in enumerate(TABLE1["model"].unique())}, "sgd": 0, "adam": 1}
-    out = out.sort_values(key, key=lambda c: c.map(order) if c.name != "learning rate" else c, kind="stable")
-    out["ours - paper"] = out["ours"] - out["paper"]
-    cols = ["model", "paper row", "optimizer", "learning rate", "paper", "ours", "ours - paper", "status"]
-    return out[cols].reset_index(drop=True)
+def not_comparable_because(cfg: Config) -> list[str]:
+    """How this run's set-up differs from the paper's (empty at the paper's scale)."""
+    differs = [f"{k} {getattr(cfg, k)} (paper: {v})" for k, v in published.PAPER_SCALE.items() if getattr(cfg, k) != v]
+    if cfg.vgg16_epochs is not None and cfg.vgg16_epochs != published.PAPER_SCALE["epochs"]:
+        differs.append(f"VGG-16 epochs {cfg.vgg16_epochs} (paper: {published.PAPER_SCALE['epochs']})")
+    return differs
