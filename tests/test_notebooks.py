@@ -106,7 +106,7 @@ def test_notebook05_runs_and_flags_missing_imagenet_weights(real_data, tmp_path,
     pm.execute_notebook(str(NB05), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                         parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path),
                                         mobilenet_weights="imagenet",  # not cached, and offline: no download
-                                        resnet_weights=None, **TINY05))
+                                        resnet_weights="random", **TINY05))
     out = tmp_path / "05_linnaeus_transfer"
     res = json.loads((out / "results.json").read_text())
     assert res["complete"] and res["comparable"] is False

@@ -4,7 +4,7 @@ learning rates actually applied, the best-epoch selection, and CV folds / final 
 import keras
 import numpy as np
 import pytest
-from imgclf.papers import p05_linnaeus_transfer as p05
+from imgclf.papers.p05_linnaeus_transfer import pipeline as p05
 from imgclf.runs import Runs
 
 
@@ -136,29 +136,56 @@ def test_cross_validate_reports_each_folds_best_epoch(monkeypatch):
 
 
 # -- run units -----------------------------------------------------------------------------------------
-def test_cv_folds_are_run_units_reused_and_budgeted(tmp_path):
-    x, y = _data()
-    kw = dict(folds=3, epochs=2, lr=1e-2, sparse=True, seed=2, settings={"what": "test"})
+def _cfg(**kw):
+    from imgclf import config
+    from imgclf.papers.p05_linnaeus_transfer import config as p05_config
+
+    return config.make(p05_config, "smoke", 2, **{"folds": 3, "epochs": 2, "batch_size": 32, **kw})
+
+
+@pytest.fixture
+def small_head(monkeypatch):
+    """Every candidate's initial model is the small head of these tests (the units are the notebook's)."""
+    monkeypatch.setattr(p05, "initial_model", lambda cfg, arch, weights, head: p05.reusable(_head(classes=5)))
+
+
+def test_cv_folds_are_run_units_reused_and_budgeted(tmp_path, small_head):
+    x, y = _data(classes=5)
+    cfg = _cfg()
+    kw = dict(cfg=cfg, arch="mobilenet", weights="random", head=None, lr=1e-2, x=x, y=y)
     first = Runs(tmp_path, log=lambda m: None, budget_minutes=1)
     first.budget_spent = lambda: len(first.ran) >= 2  # spent once two folds have finished
-    partial, _ = p05.cross_validate(p05.reusable(_head()), x, y, runs=first, **kw)
+    partial, _ = p05.cross_validate_units(first, **kw)
     assert list(partial.index) == ["1", "2", "AVG"] and not partial.attrs["complete"]
-    assert first.skipped == [" fold 3/3"]
+    assert first.skipped == ["MobileNet lr=0.01 fold 3/3"]
     second = Runs(tmp_path, log=lambda m: None)
-    full, _ = p05.cross_validate(p05.reusable(_head()), x, y, runs=second, **kw)
+    full, _ = p05.cross_validate_units(second, **kw)
     assert len(second.reused) == 2 and len(second.ran) == 1 and full.attrs["complete"]
-    in_one_go, _ = p05.cross_validate(p05.reusable(_head()), x, y, runs=Runs(tmp_path / "other", log=lambda m: None), **kw)
+    in_one_go, _ = p05.cross_validate_units(Runs(tmp_path / "other", log=lambda m: None), **kw)
     cols = ["train accuracy", "val accuracy", "train loss", "val loss", "best epoch"]
     np.testing.assert_array_equal(full[cols].to_numpy(), in_one_go[cols].to_numpy())
 
 
-def test_a_final_fit_unit_stores_its_weights_and_a_reuse_evaluates_the_same(tmp_path):
-    x, y = _data()
-    c = {"make_model": p05.reusable(_head()), "x_train": x, "x_test": x[:30], "lr": 1e-2}
-    kw = dict(epochs=2, batch_size=16, seed=0, sparse=True, desc="final", settings={"what": "test"})
-    a = p05.final_and_evaluate(c, y, y[:30], ["a", "b", "c"], runs=Runs(tmp_path, log=lambda m: None), **kw)
+def test_a_changed_setting_is_a_new_unit(tmp_path, small_head):
+    x, y = _data(classes=5)
+    r = Runs(tmp_path, log=lambda m: None)
+    kw = dict(arch="mobilenet", weights="random", head=None, lr=1e-2, x=x, y=y)
+    p05.cross_validate_units(r, cfg=_cfg(), **kw)
+    p05.cross_validate_units(r, cfg=_cfg(step_time_steps=1), **kw)  # not a key: the same units
+    assert len(r.ran) == 3 and len(r.reused) == 3
+    p05.cross_validate_units(r, cfg=_cfg(epochs=3), **kw)
+    assert len(r.ran) == 6
+
+
+def test_a_final_fit_unit_stores_its_weights_and_a_reuse_evaluates_the_same(tmp_path, small_head):
+    x, y = _data(classes=5)
+    cfg = _cfg()
+    kw = dict(arch="mobilenet", weights="random", head=None, lr=1e-2, x=x, y=y, x_test=x[:30], y_test=y[:30],
+              names=list("abcde"))
+    a = p05.final(Runs(tmp_path, log=lambda m: None), cfg, **kw)
     again = Runs(tmp_path, log=lambda m: None)
-    b = p05.final_and_evaluate(c, y, y[:30], ["a", "b", "c"], runs=again, **kw)
-    assert again.reused == ["final"]
+    b = p05.final(again, cfg, **kw)
+    assert again.reused == ["MobileNet lr=0.01 final"]
     np.testing.assert_array_equal(a["test"]["proba"], b["test"]["proba"])
     assert a["test"]["loss"] == b["test"]["loss"] and a["history"]["loss"] == b["history"]["loss"]
+
