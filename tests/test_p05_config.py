@@ -36,8 +36,8 @@ def test_the_defaults_are_the_papers_and_smoke_is_a_short_diff():
 def test_a_clean_namespace_passes_and_resolves(tmp_path):
     cfg = papers.check_parameters(p05, _namespace(data_dir=str(tmp_path), folds=3))
     assert cfg.folds == 3 and (cfg.dataset, cfg.linnaeus_resolution, cfg.mobilenet_weights, cfg.resnet_weights,
-                               cfg.budget_minutes, cfg.reuse_runs) == ("flowers", None, "imagenet", "imagenet",
-                                                                       None, True)
+                               cfg.budget_minutes, cfg.reuse_runs) == ("flowers", None, "imagenet", "random",
+                                                                       None, True)  # smoke: no ResNet50 base
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.folds = 4
 

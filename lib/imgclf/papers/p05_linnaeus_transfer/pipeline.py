@@ -92,6 +92,83 @@ def input_size(cfg: Config, arch: str, weights: str) -> int:
     return cfg.mobilenet_size if arch == "mobilenet" else cfg.resnet_size
 
 
+def held_out(cfg: Config, train_all, train_set):
+    """The training-split images the subset leaves out (a stratified subset of at most
+    ``cfg.pretrain_images``): neither a CV image nor a test image."""
+    used = set(map(str, train_set.paths))
+    rest = np.array([i for i, p in enumerate(train_all.paths) if str(p) not in used], dtype=np.int64)
+    if len(rest) < 50:
+        from ...config import ParameterError
+
+        raise ParameterError(f"parameter 'pretrain_base': a base of our own needs training images outside the "
+                             f"subset, and n_train={cfg.n_train} leaves {len(rest)} of {len(train_all)}: lower "
+                             f"n_train or set pretrain_base='none'")
+    pool = train_all.subset(rest)
+    return pool.subset(subset_indices(pool.labels, cfg.pretrain_images, cfg.seed))
+
+
+def _application_of(tm: TransferModel) -> keras.Model:
+    """The no-top ``keras.applications`` model inside ``tm.model`` (what a weights file holds)."""
+    return next(layer for layer in tm.model.layers if isinstance(layer, keras.Model))
+
+
+def pretrain_base(cfg: Config, arch: str, x: np.ndarray, y: np.ndarray) -> dict:
+    """Run unit: the whole ``arch`` network (GAP + Dense 5 on top) trained from random weights,
+    supervised, on ``x`` (uint8 ``(n, s, s, 3)`` held-out training images) with random horizontal
+    flips, Adam at ``cfg.pretrain_lr`` decayed to 0 (cosine) over ``cfg.pretrain_epochs``; 10 % of
+    ``x`` is held back to measure it. Keeps the no-top base as ``<arch>_base.weights.h5``: the file
+    format of Keras' ImageNet no-top weights."""
+    from sklearn.model_selection import train_test_split
+
+    size = x.shape[1]
+    tr, va = train_test_split(np.arange(len(y)), test_size=0.1, stratify=y, random_state=cfg.seed)
+    train.set_seed(cfg.seed)
+    tm = build(arch, size, "random", head="linear", dropout=0.0)
+    inp = keras.Input((size, size, 3), name="image")
+    model = keras.Model(inp, tm.model(keras.layers.RandomFlip("horizontal", seed=cfg.seed)(inp)))
+    steps = int(np.ceil(len(tr) / cfg.batch_size)) * cfg.pretrain_epochs
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg.pretrain_lr, steps)),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
+    xp = tm.preprocess(x.astype(np.float32))
+    unit = runs.current()
+    h = train.fit(model, xp[tr], y[tr], epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size,
+                  validation_data=(xp[va], y[va]), desc=f"{ARCHS[arch]} base pretraining",
+                  checkpoint_dir=None if unit is None else unit.checkpoint, seed=cfg.seed)
+    if unit is not None:
+        _application_of(tm).save_weights(unit.path(f"{arch}_base.weights.h5"))
+    return {"history": h, "images": len(tr), "held back": len(va), "size": size,
+            "held-back accuracy": float(h["val_accuracy"][-1]),
+            "held-back majority": majority_accuracy(y[tr], y[va])}
+
+
+def own_bases(run_units, cfg: Config, weights: dict, train_all, train_set) -> dict:
+    """Where ImageNet weights were asked for but cannot be had and ``cfg.pretrain_base`` is
+    ``"supervised"``: pretrain the base (:func:`pretrain_base`, a run unit) on :func:`held_out`
+    images and resolve its weights file exactly as a user's file is resolved. Updates ``weights``
+    (``arch -> (weights, why)``) in place; returns ``arch -> pretraining record`` of those bases."""
+    wanted = {"mobilenet": cfg.mobilenet_weights, "resnet50": cfg.resnet_weights}
+    out = {}
+    if cfg.pretrain_base == "none":
+        return out
+    pool = None
+    for arch, (w, _) in list(weights.items()):
+        if not (w == "random" and wanted[arch] == "imagenet"):
+            continue
+        pool = pool or held_out(cfg, train_all, train_set)
+        kw = dict(name=f"{ARCHS[arch]} base pretraining", cfg=cfg, arch=arch,
+                  x=images(pool, cfg.mobilenet_size if arch == "mobilenet" else cfg.resnet_size), y=pool.labels)
+        rec = run_units.cached(pretrain_base, **kw)
+        if rec is None:  # budget spent: stays without a base this run
+            continue
+        path = run_units.find(pretrain_base, **kw).path(f"{arch}_base.weights.h5")
+        w, why = transfer.resolve_weights(arch, str(path))  # the path a user's weights file takes
+        weights[arch] = (w, f"base pretrained by us (supervised, {rec['images']} held-out flowers training images, "
+                            f"{cfg.pretrain_epochs} epochs at {rec['size']} px; held-back accuracy "
+                            f"{rec['held-back accuracy']:.3f}): {why}")
+        out[arch] = rec
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # 3. The models (Tables 2 and 5)
 # ------------------------------------------------------------------------------------------
@@ -499,6 +576,87 @@ def table8(summary: pd.DataFrame, finals: dict) -> pd.DataFrame:
                                                       else [np.nan] * 2)
     t8.index.name = "lr"
     return t8
+
+
+# ------------------------------------------------------------------------------------------
+# The cheapest baseline: always the most frequent class
+# ------------------------------------------------------------------------------------------
+def majority_accuracy(y_train, y_eval) -> float:
+    """Accuracy on ``y_eval`` of always answering the most frequent class of ``y_train`` (the
+    lowest label on a tie): what a model that learned nothing but the class shares scores."""
+    return float(np.mean(np.asarray(y_eval) == np.bincount(np.asarray(y_train)).argmax()))
+
+
+def majority_folds(cfg: Config, y: np.ndarray) -> pd.DataFrame:
+    """The majority-class baseline on the CV's own folds: per fold ``k`` its train and validation
+    accuracy (the class learned on the fold's training part)."""
+    rows = {str(k): {"train accuracy": majority_accuracy(y[tr], y[tr]), "val accuracy": majority_accuracy(y[tr], y[va])}
+            for k, (tr, va) in enumerate(fold_indices(y, cfg.folds, cfg.seed), start=1)}
+    return pd.DataFrame(rows).T.rename_axis("k")
+
+
+def versus_majority(folds: pd.DataFrame, majority: pd.DataFrame, name: str):
+    """:func:`imgclf.stats.paired` validation accuracy of ``name`` minus the majority class's, over
+    the same folds (``None`` when a fold is missing)."""
+    from ... import stats
+
+    ks = [k for k in majority.index if k in folds.index]
+    if len(ks) < len(majority):
+        return None
+    return stats.paired(folds.loc[ks, "val accuracy"].astype(float), majority.loc[ks, "val accuracy"],
+                        names=(name, "majority class"))
+
+
+MAJORITY = "majority class"
+
+
+def with_majority(table: pd.DataFrame, majority: pd.DataFrame, test_accuracy: float) -> pd.DataFrame:
+    """``table`` (Table 8 or 14) with a ``majority class`` row: its CV means where the table has
+    CV columns and its test accuracy; losses and the rest are left empty."""
+    row = {c: np.nan for c in table.columns}
+    for c in ("train accuracy", "val accuracy"):
+        if c in table.columns:
+            row[c] = float(majority[c].mean())
+    row["test accuracy"] = test_accuracy
+    out = table.copy()
+    out.loc[MAJORITY] = row
+    return out
+
+
+def margin_table(models: dict, majority: pd.DataFrame, majority_test: float) -> pd.DataFrame:
+    """Per model ``name -> (CV fold table or None, final result or None)``: its CV validation
+    accuracy, the paired difference to the majority class over the same folds (mean, 95 %
+    interval, verdict) and its test accuracy minus the majority class's."""
+    rows = {}
+    for name, (folds, fin) in models.items():
+        d = None if folds is None else versus_majority(folds, majority, name)
+        test = np.nan if fin is None else float(fin["test"]["accuracy"])
+        rows[name] = {
+            "CV val accuracy": np.nan if d is None else float(folds.loc[majority.index, "val accuracy"].mean()),
+            "majority CV val accuracy": float(majority["val accuracy"].mean()),
+            "CV difference": np.nan if d is None else d.diff.mean,
+            "CV difference 95% low": np.nan if d is None else d.diff.lo,
+            "CV difference 95% high": np.nan if d is None else d.diff.hi,
+            "folds": np.nan if d is None else d.diff.n,
+            "verdict": "missing folds" if d is None else d.verdict(),
+            "test accuracy": test, "majority test accuracy": majority_test, "test margin": test - majority_test}
+    return pd.DataFrame(rows).T.rename_axis("model")
+
+
+def scratch_lr_note(cfg: Config, arch: str, weights: str) -> str | None:
+    """Which learning rates cannot train ``arch`` from random initialisation in this run's epochs:
+    the paper's rates and stages are for a pretrained base. ``None`` with a pretrained base."""
+    if weights != "random":
+        return None
+    if arch == "mobilenet":
+        low = [f"{lr:g}" for lr in cfg.learning_rates if lr <= 1e-5]
+        return (f"MobileNet from random initialisation: learning rates {', '.join(low)} cannot train a whole network "
+                f"from scratch in {cfg.epochs} epochs (they are rates for a head on a pretrained base); their rows "
+                "measure an untrained network") if low else None
+    per = max(1, cfg.resnet_epochs // len(cfg.resnet_lrs))
+    return (f"ResNet50 from random initialisation with the paper's fine-tuning stages "
+            f"{', '.join(f'{lr:g}' for lr in cfg.resnet_lrs)} ({per} epoch(s) each): after the first stage the rates "
+            "are too small for a network trained from scratch to learn; these rows are not a measure of ResNet50")
 
 
 # ------------------------------------------------------------------------------------------
