@@ -260,11 +260,11 @@ def test_a_pretrained_base_is_a_weights_file_that_loads_like_a_users(tmp_path):
 
     cfg = config.make(p05_config, "smoke", 0, pretrain_epochs=1, batch_size=16)
     rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(5), 8)
-    x = (rng.uniform(0, 60, (40, 32, 32, 3)) + 40 * y[:, None, None, None]).astype(np.uint8)
+    y = np.repeat(np.arange(5), 16)
+    x = (rng.uniform(0, 60, (80, 32, 32, 3)) + 40 * y[:, None, None, None]).astype(np.uint8)
     r = Runs(tmp_path, log=lambda m: None)
     rec = r.cached(p05.pretrain_base, cfg=cfg, arch="mobilenet", x=x, y=y)
-    assert rec["images"] + rec["held back"] == 40 and len(rec["history"]["val_accuracy"]) == 1
+    assert rec["images"] + rec["held back"] == 80 and len(rec["history"]["val_accuracy"]) == 1
     path = r.find(p05.pretrain_base, cfg=cfg, arch="mobilenet", x=x, y=y).path("mobilenet_base.weights.h5")
     w, why = transfer.resolve_weights("mobilenet", str(path))
     assert w == str(path) and "local weights file" in why
