@@ -213,6 +213,8 @@ def test_majority_folds_and_the_paired_verdict_over_the_same_folds():
     at_majority = pd.DataFrame({"val accuracy": [0.52, 0.47, 0.51]}, index=["1", "2", "3"])
     assert p05.versus_majority(at_majority, maj, "model").verdict() == "tie"
     assert p05.versus_majority(folds.drop(index="3"), maj, "model") is None  # a missing fold: no verdict
+    float32 = pd.DataFrame({"val accuracy": np.float32([0.5, 0.5, 0.5]).astype(float)}, index=["1", "2", "3"])
+    assert p05.versus_majority(float32 - 5e-9, maj, "model").verdict() == "tie"  # exactly at the majority class
     t = p05.margin_table({"model": (folds, {"test": {"accuracy": 0.7}})}, maj, 0.25)
     assert t.loc["model", "verdict"] == "beats" and t.loc["model", "test margin"] == pytest.approx(0.45)
 

@@ -134,11 +134,37 @@ def pretrain_base(cfg: Config, arch: str, x: np.ndarray, y: np.ndarray) -> dict:
     h = train.fit(model, xp[tr], y[tr], epochs=cfg.pretrain_epochs, batch_size=cfg.batch_size,
                   validation_data=(xp[va], y[va]), desc=f"{ARCHS[arch]} base pretraining",
                   checkpoint_dir=None if unit is None else unit.checkpoint, seed=cfg.seed)
+    recalibrate_batchnorm(_application_of(tm), xp[tr])
     if unit is not None:
         _application_of(tm).save_weights(unit.path(f"{arch}_base.weights.h5"))
     return {"history": h, "images": len(tr), "held back": len(va), "size": size,
             "held-back accuracy": float(h["val_accuracy"][-1]),
             "held-back majority": majority_accuracy(y[tr], y[va])}
+
+
+def recalibrate_batchnorm(app: keras.Model, x: np.ndarray, batch_size: int = 512) -> None:
+    """Set every BatchNormalization layer's moving mean and variance to the population statistics
+    of ``x`` (preprocessed images), averaged over batches ("precise BN", Wu & Johnson 2021). A
+    frozen base runs its BN layers in inference mode on these statistics; after a short training
+    from scratch the moving averages still lag the weights, and the frozen base then maps every
+    image to nearly the same features (measured: feature sd 2e-7 across images before, 0.54 after)."""
+    bns = [layer for layer in app.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    trainable, momenta = app.trainable, [layer.momentum for layer in bns]
+    app.trainable = True  # a non-trainable BN layer never updates its statistics
+    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in bns]
+    batches = range(0, len(x), batch_size)
+    for start in batches:
+        for layer in bns:
+            layer.momentum = 0.0  # moving statistics := this batch's statistics
+        app(x[start:start + batch_size], training=True)
+        for acc, layer in zip(sums, bns):
+            acc[0] += np.asarray(layer.moving_mean) / len(batches)
+            acc[1] += np.asarray(layer.moving_variance) / len(batches)
+    for layer, m, (mean, var) in zip(bns, momenta, sums):
+        layer.moving_mean.assign(mean.astype("float32"))
+        layer.moving_variance.assign(var.astype("float32"))
+        layer.momentum = m
+    app.trainable = trainable
 
 
 def own_bases(run_units, cfg: Config, weights: dict, train_all, train_set) -> dict:
@@ -603,7 +629,10 @@ def versus_majority(folds: pd.DataFrame, majority: pd.DataFrame, name: str):
     ks = [k for k in majority.index if k in folds.index]
     if len(ks) < len(majority):
         return None
-    return stats.paired(folds.loc[ks, "val accuracy"].astype(float), majority.loc[ks, "val accuracy"],
+    # Keras reports accuracy in float32: round both to 1e-6 (far below 1 image in 10^5), so a model
+    # exactly at the majority class differs by 0, not by -5e-9 with a zero-width interval ("below")
+    model = np.round(folds.loc[ks, "val accuracy"].astype(float).to_numpy(), 6)
+    return stats.paired(model, np.round(majority.loc[ks, "val accuracy"].to_numpy(), 6),
                         names=(name, "majority class"))
 
 
