@@ -8,7 +8,7 @@ categorical cross-entropy, best epoch per fold) on the same small subset of the 
   trained on the cached 1024-d vectors.
 
 Both ways build and compile their model once and reset it per fold and learning rate
-(:func:`imgclf.papers.p05_linnaeus_transfer.reusable`), so the ratio measures the frozen-base arithmetic saved,
+(:func:`imgclf.papers.p05_linnaeus_transfer.pipeline.reusable`), so the ratio measures the frozen-base arithmetic saved,
 not Keras' per-model tracing overhead.
 
 Same seeds, same folds, same initial head weights, so the two should reach the same validation
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     import keras
     from imgclf import data, train
     from imgclf.models import transfer
-    from imgclf.papers import p05_linnaeus_transfer as transfer_cv
+    from imgclf.papers.p05_linnaeus_transfer import pipeline as transfer_cv
     from imgclf.reports import hardware
 
     train.set_seed(a.seed)

@@ -58,9 +58,9 @@ NB04 = REPO / "notebooks" / "04_knn_slicing_evolution.ipynb"
 TINY04 = dict(table2_settings=[[200, 100, 1], [200, 100, 2], [300, 100, 1]], dense_widths=[16, 8], fitness_images=120,
               generations=1, popsize=4, random_generations=2, random_start_seeds=2, pop_chunk=4)
 NB05 = REPO / "notebooks" / "05_linnaeus_transfer.ipynb"
-TINY05 = dict(n_train=40, n_test=20, scratch_mobilenet_size=32, scratch_resnet_size=32, folds=2, epochs=1,
-              learning_rates=[1e-3, 1e-4], resnet_epochs=1, resnet_heads=["64", "linear"], step_time_batch=2,
-              step_time_steps=1)
+TINY05 = dict(n_train=100, n_test=100, scratch_mobilenet_size=32, scratch_resnet_size=32, folds=2, epochs=3,
+              learning_rates=[1e-2, 1e-3], resnet_epochs=1, resnet_heads=["64", "linear"], step_time_batch=2,
+              step_time_steps=1, pretrain_images=1200, pretrain_epochs=4)
 
 
 NB02 = REPO / "notebooks" / "02_fracture_cnn.ipynb"
@@ -100,24 +100,41 @@ def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path
     assert res["runs"]["total"] >= 2 * 3 + 2 * 3 and not res["runs"]["partial"]
 
 
+def beats_the_majority_class(res: dict) -> None:
+    """Notebook 05's frozen-base path (a weights file: our own pretrained base) is above the majority
+    class by a margin. A run that learned nothing but the class shares (features that carry nothing,
+    a head that does not train, labels out of step with their images) sits at margin 0 and fails here."""
+    m = res["metrics"]
+    assert m["mobilenet own base"]["held-back accuracy"] > m["mobilenet own base"]["held-back majority"] + 0.1
+    assert m["MobileNet test margin over majority"] > 0.1
+    claims = {c["what"]: c for c in res["claims"]}
+    assert claims["MobileNet (CV's lr) vs the majority class, CV validation accuracy"]["diff_mean"] > 0.1
+
+
 @pytest.mark.notebook
 @pytest.mark.realdata
-def test_notebook05_runs_and_flags_missing_imagenet_weights(real_data, tmp_path, monkeypatch):
+def test_notebook05_runs_flags_missing_imagenet_weights_and_beats_the_majority_class(real_data, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached weights in a fresh home
     pm.execute_notebook(str(NB05), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                         parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path),
-                                        mobilenet_weights="imagenet",  # not cached, and offline: no download
-                                        resnet_weights=None, **TINY05))
+                                        mobilenet_weights="imagenet",  # not cached, and offline: our own base
+                                        resnet_weights="random", **TINY05))
     out = tmp_path / "05_linnaeus_transfer"
     res = json.loads((out / "results.json").read_text())
     assert res["complete"] and res["comparable"] is False
-    assert "no ImageNet weights" in res["not_comparable_reason"]
+    assert "no ImageNet weights" in res["not_comparable_reason"] and "pretrained by us" in res["not_comparable_reason"]
     counts = {r["level_0"] + "/" + r["level_1"]: r for r in res["comparisons"]["tables2_5_param_counts"]}
     assert counts["ResNet50/trainable params"]["ours"] == 4_207_621
-    for fig in ("fig9_mobilenet_confusion_test", "fig10_mobilenet_roc", "fig17_resnet50_confusion_test"):
+    for fig in ("fig9_mobilenet_confusion_test", "fig10_mobilenet_roc", "fig17_resnet50_confusion_test",
+                "mobilenet_own_base_pretraining"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
-    t14 = res["comparisons"]["table14_paper_vs_ours"]
-    assert all(0 <= r["ours"] <= 1 for r in t14 if r["level_1"] == "test accuracy")
+    t14 = {r["model"] + "/" + r["level_1"]: r["ours"] for r in res["comparisons"]["table14_paper_vs_ours"]}
+    assert all(0 <= v <= 1 for k, v in t14.items() if k.endswith("/test accuracy"))
+    m = res["metrics"]
+    assert t14["majority class/test accuracy"] == m["majority class test accuracy"] == 0.24  # dandelions: 24 of 100
+    assert "majority class" in {r["lr"] for r in res["comparisons"]["table8_mobilenet_paper_vs_ours"]}
+    beats_the_majority_class(res)
+    assert any("cannot train" in n or "too small" in n for n in res["notes"])  # ResNet50 from scratch, labelled
 
 
 @pytest.mark.notebook

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from imgclf.models import param_counts, transfer
-from imgclf.papers import p05_linnaeus_transfer as transfer_cv
+from imgclf.papers.p05_linnaeus_transfer import pipeline as transfer_cv
 
 
 @pytest.fixture(scope="module")
