@@ -2,7 +2,7 @@
 
 Through :func:`imgclf.config.resolve` (profiles and ranges), through
 :func:`imgclf.papers.check_parameters` (a notebook's whole namespace: profile first, unknown names,
-extras, data_dir) and, for an unknown name and a bad profile, through papermill itself.
+files, data_dir, budget) and, for an unknown name and a bad profile, through papermill itself.
 """
 
 import math
@@ -61,15 +61,14 @@ def test_range_rules_name_the_parameter(notebook, override, name):
 
 
 @pytest.mark.parametrize("notebook", config.NOTEBOOKS)
-def test_both_profiles_of_every_paper_pass_their_own_rules(notebook):
-    for profile in config.PROFILE_NAMES:
+def test_every_profile_of_every_paper_passes_its_own_rules(notebook):
+    for profile in config.paper_module(notebook).config.PROFILES:  # smoke, paper and any a paper adds
         assert config.resolve(notebook, profile, 0).profile == profile
 
 
 def _namespace(paper, **values):
     """What a notebook's namespace holds after its parameters cell (and papermill's injection)."""
     ns = {name: None for name in papers.declared_parameters(paper)}
-    ns.update({k: d for k, (d, _) in getattr(paper, "EXTRA_PARAMETERS", {}).items()})
     ns.update(profile="smoke", seed=0, In=[], Out={}, get_ipython=lambda: None, np=math, _oh={})
     ns.update(values)
     return ns
@@ -87,10 +86,11 @@ def test_an_undeclared_name_stops_the_notebook(tmp_path):
 
 
 def test_a_clean_namespace_passes_and_resolves(tmp_path):
-    P, extras = papers.check_parameters(p05, _namespace(p05, data_dir=str(tmp_path), folds=3))
-    assert P["folds"] == 3 and extras == {"dataset": "flowers", "linnaeus_resolution": None,
-                                          "mobilenet_weights": "imagenet", "resnet_weights": "imagenet",
-                                          "budget_minutes": None, "reuse_runs": True}
+    cfg = papers.check_parameters(p05, _namespace(p05, data_dir=str(tmp_path), folds=3, budget_minutes=2,
+                                                  reuse_runs="any-code"))
+    assert cfg.folds == 3 and (cfg.dataset, cfg.linnaeus_resolution, cfg.mobilenet_weights) == \
+        ("flowers", None, "imagenet")
+    assert (cfg.budget_minutes, cfg.reuse_runs, cfg.data_dir) == (2, "any-code", str(tmp_path.resolve()))
 
 
 def test_missing_data_dir_is_refused_before_any_folder_is_made(tmp_path):
@@ -121,8 +121,8 @@ def test_extra_parameters_are_checked(paper, values, name, tmp_path):
 def test_an_existing_weights_file_is_accepted(tmp_path):
     w = tmp_path / "mobilenet.weights.h5"
     w.write_bytes(b"x")
-    _, extras = papers.check_parameters(p05, _namespace(p05, data_dir=str(tmp_path), mobilenet_weights=str(w)))
-    assert extras["mobilenet_weights"] == str(w.resolve())
+    cfg = papers.check_parameters(p05, _namespace(p05, data_dir=str(tmp_path), mobilenet_weights=str(w)))
+    assert Path(cfg.mobilenet_weights).resolve() == w.resolve()
 
 
 @pytest.mark.notebook
