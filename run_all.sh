@@ -12,7 +12,14 @@
 #                                   progress at its next checkpoint; run again to go on
 #   ./run_all.sh --no-reuse ...     recompute every run unit (default: reuse finished ones)
 #   ./run_all.sh -p NAME VALUE      set a notebook parameter (papermill -p; -y 'YAML' for lists)
-#   ./run_all.sh test [pytest args] the test suite
+#   ./run_all.sh --backend jax ...  run under Keras' JAX backend (installs jax into .venv once)
+#   ./run_all.sh test [pytest args] the test suite (KERAS_BACKEND=jax ./run_all.sh test -m portable: the
+#                                   portable subset under JAX)
+#   ./run_all.sh gpu-check [OUT]    the prepared GPU check (JAX backend): device, portable tests, paper 3/4/5
+#                                   speeds, in OUT/gpu_check.json (OUT: argument, $OUT, reports/gpu-check);
+#                                   without a GPU the same steps at tiny sizes (a rehearsal)
+#   ./run_all.sh wheels             download into .whl/ the wheels gpu-check brings to a machine
+#                                   with JAX and no network (keras, namex, optree, cma, deap; Python 3.12)
 #   ./run_all.sh check [--docs]     open every page of reports/ in headless Chromium: all figures shown,
 #                                   no log line visible, index links resolve, no page
 #                                   scrolls sideways at 1366 or 375 px, no table clipped or cut; screenshots in
@@ -114,8 +121,33 @@ print(hits[-1] if hits else (lines[-1] if lines else "no output"))
 PYEOF
 }
 
+ensure_jax() {
+  # the JAX backend in .venv (the [jax] extra), installed once
+  python -c "import jax" 2>/dev/null || python -m pip install -q "jax>=0.4.30" || die "could not install jax"
+}
+
+# what gpu-check brings to a machine that has JAX but no network and no TensorFlow (Python 3.12 there)
+GPU_WHEELS=(keras==3.15.1 namex==0.1.0 optree==0.20.0 cma==4.5.0 deap==1.4.4)
+
 case "${1:-}" in
   -h|--help|help) usage; exit 0 ;;
+  wheels)
+    mkdir -p .whl
+    exec "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+      --platform manylinux2014_x86_64 -d .whl "${GPU_WHEELS[@]}" ;;
+  gpu-check)
+    shift
+    export KERAS_BACKEND=${KERAS_BACKEND:-jax}
+    if [[ ! -x "$VENV/bin/python" && -d .whl ]]; then
+      # a lent GPU machine: its own python3 (JAX with CUDA) plus the carried wheels, nothing installed
+      site=${TMPDIR:-/tmp}/imgclf-site
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl \
+        || die "gpu-check: could not install the wheels in .whl/ (./run_all.sh wheels makes them)"
+      export PYTHONPATH="$site:$ROOT/lib${PYTHONPATH:+:$PYTHONPATH}"
+      exec python3 -m imgclf.gpucheck "$@"
+    fi
+    activate; ensure_jax; exec python -m imgclf.gpucheck "$@" ;;
   test) shift; activate; exec python -m pytest "$@" ;;
   check) shift; activate; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
   publish) shift; activate; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
@@ -123,6 +155,7 @@ case "${1:-}" in
 esac
 
 PROFILE=smoke
+BACKEND=${KERAS_BACKEND:-tensorflow}
 SELECT=()
 PM_ARGS=()   # extra papermill arguments (parameters)
 OVERRIDES=0  # parameters set on the command line: such a paper run is not published automatically
@@ -138,6 +171,7 @@ while [[ $# -gt 0 ]]; do
     --profile=*) PROFILE="${1#*=}"; [[ -n "$PROFILE" ]] || die "--profile needs a value: smoke or paper"; shift ;;
     --budget=*) [[ -n "${1#*=}" ]] || die "--budget needs a value"; PM_ARGS+=(-p budget_minutes "${1#*=}"); shift ;;
     --no-reuse) PM_ARGS+=(-p reuse_runs False); shift ;;
+    --backend) value "$1" "${2:-}" "tensorflow, jax or torch"; BACKEND="$2"; shift 2 ;;
     -p) [[ $# -ge 3 && -n "$2" && "$2" != -* ]] || die "-p needs a parameter name and a value: -p NAME VALUE (see --help)"
         PM_ARGS+=(-p "$2" "$3"); OVERRIDES=1; shift 3 ;;
     -y) [[ $# -ge 2 && -n "$2" ]] || die "-y needs a YAML mapping of parameters, e.g. -y 'seeds: [0, 1]'"
@@ -149,10 +183,13 @@ while [[ $# -gt 0 ]]; do
 done
 # smoke, paper, or a profile a paper defines (03: cpu32); the notebook refuses a name its paper lacks
 [[ "$PROFILE" =~ ^[A-Za-z0-9_]+$ ]] || die "--profile must be a profile name (smoke, paper, cpu32...), got '$PROFILE'"
+[[ "$BACKEND" =~ ^(tensorflow|jax|torch)$ ]] || die "--backend must be tensorflow, jax or torch, got '$BACKEND'"
 if [[ "$REPORTS" != "$ROOT/reports" ]]; then
   PM_ARGS+=(-p reports_root "$REPORTS")
 fi
 activate
+export KERAS_BACKEND=$BACKEND  # the notebooks' kernels inherit it
+[[ "$BACKEND" == jax ]] && ensure_jax
 
 mkdir -p "$REPORTS"/executed "$REPORTS"/html "$REPORTS"/logs "$REPORTS"/status
 failed=0
