@@ -1,8 +1,9 @@
-"""k-NN slicing: the k-NN head, the batched population fitness, CMA-ES and PSO (imgclf.papers.p04_knn_slicing_evolution)."""
+"""k-NN slicing: the k-NN head, the batched population fitness (imgclf.models.knn), CMA-ES and PSO
+(imgclf.papers.p04_knn_slicing_evolution.pipeline)."""
 
 import numpy as np
 import pytest
-from imgclf.papers import p04_knn_slicing_evolution as evolve
+from imgclf.papers.p04_knn_slicing_evolution import pipeline as evolve
 from sklearn.neighbors import KNeighborsClassifier
 
 
@@ -184,3 +185,4 @@ def test_cma_samples_from_a_diagonal_covariance_only_in_high_dimension(dim, sepa
         assert np.shape(es.dC) == (dim,)
     else:
         assert np.shape(full) == (dim, dim)
+
