@@ -4,6 +4,7 @@
 #   ./run_all.sh                    execute every notebook (smoke profile), render HTML, write reports/index.html
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
 #                                   completes (with no -p/-y override) is also published to results/
+#   ./run_all.sh --profile cpu4000 04   a paper's own named profile (see its config.py)
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
 #   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook, stop one in
 #                                   progress at its next checkpoint; run again to go on
@@ -74,7 +75,8 @@ while [[ $# -gt 0 ]]; do
     *) SELECT+=("$1"); shift ;;
   esac
 done
-[[ "$PROFILE" == smoke || "$PROFILE" == paper ]] || { echo "--profile must be smoke or paper, got '$PROFILE'" >&2; exit 2; }
+# smoke, paper, or a paper's own named profile (e.g. cpu4000 of notebook 04): the notebook checks the name
+[[ "$PROFILE" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "--profile must be a profile name (smoke, paper, ...), got '$PROFILE'" >&2; exit 2; }
 if [[ "$REPORTS" != "$ROOT/reports" ]]; then
   PM_ARGS+=(-p reports_root "$REPORTS")
 fi

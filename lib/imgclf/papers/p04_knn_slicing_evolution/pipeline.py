@@ -99,13 +99,11 @@ def fitness_split(x, y, n: int, val_fraction: float, seed: int = 0):
 
 def make_settings(cfg: Config, train_xy, test_xy) -> dict[str, Setting]:
     """Each of ``cfg.table2_settings`` as a :class:`Setting`: stratified subsets of MNIST's training
-    and test images (``cfg.seed``), pixels in [0, 1], and its fitness split. Keys: the paper's
-    Table 2 columns, in order."""
-    from .published import TABLE2
-
+    and test images (``cfg.seed``), pixels in [0, 1], and its fitness split. Keys: the settings as
+    run (``"500/250, 2 epochs"``; :func:`paper_columns` maps them to the paper's columns)."""
     (x_all, y_all), (xt_all, yt_all) = train_xy, test_xy
     out = {}
-    for column, (n_tr, n_te, epochs) in zip(TABLE2.columns, cfg.table2_settings):
+    for column, (n_tr, n_te, epochs) in zip(paper_columns(cfg), cfg.table2_settings):
         xtr, ytr = stratified_subset(x_all, y_all, n_tr, cfg.seed)
         xte, yte = stratified_subset(xt_all, yt_all, n_te, cfg.seed)
         xtr, xte = prepare_images(xtr), prepare_images(xte)
@@ -119,6 +117,8 @@ def paper_columns(cfg: Config) -> dict[str, str]:
     from .published import TABLE2
 
     ours = [f"{a}/{b}, {e} epochs" for a, b, e in cfg.table2_settings]
+    if len(set(ours)) != len(ours):
+        raise ValueError(f"two Table 2 settings are the same: {ours}")
     return dict(zip(ours, TABLE2.columns))
 
 
@@ -224,32 +224,42 @@ class RunResult:
 def run_cma(fitness: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigma0: float, generations: int,
             popsize: int | None = None, diagonal: bool | None = None, seed: int = 0, layer: int = 1,
             clock: ElapsedClock | None = None, log_every: int | None = None, verbose: bool = True,
-            checkpoint: Path | None = None, on_generation: GenerationHook | None = None) -> RunResult:
+            checkpoint: Path | None = None, on_generation: GenerationHook | None = None,
+            row: dict | None = None) -> RunResult:
     """CMA-ES (``cma``) maximising ``fitness`` (a batched function ``(P, D) -> (P,)``) from ``x0``.
 
-    ``diagonal=None`` picks the separable (diagonal-covariance) variant when ``D > 1000``: a full
-    covariance at ~18.5k dimensions is a 342M-entry matrix (2.7 GB) whose eigendecomposition costs
-    ~10^13 operations, and its learning rate (~2/D^2) is so small that it would not adapt within
-    any affordable number of generations; sep-CMA-ES keeps O(D) memory and time and adapts its
-    D variances ~D/3 times faster. Generation 0 is the fitness of ``x0``; then ``generations``
-    ask/tell rounds. Returns the best candidate seen (not the distribution mean).
-    ``checkpoint``: a JSON file (:class:`GenerationLog`) written every generation; a run that
-    finds it resumes after its last recorded generation with the same results.
+    Generation 0 is the fitness of ``x0``; then ``generations`` ask/tell rounds. Returns the best
+    candidate seen (not the distribution mean). ``checkpoint``: a JSON file
+    (:class:`imgclf.runs.GenerationLog`) written every generation; a run that finds it resumes after
+    its last recorded generation with the same results. ``row``: extra columns of every history row.
     """
     import cma
 
     x0 = np.asarray(x0, np.float64)
+    # Covariance: full (O(D^2)) up to 1000 dimensions, e.g. one conv-2 filter (289), separable
+    # (diagonal, O(D)) above, e.g. a whole conv-2 layer (18,496): a full matrix there is 342M entries
+    # and pycma's learning rates (c1 ~ 2/D^2, cmu ~ mu_eff/D^2) would not move it in any affordable
+    # run. sep-CMA's rates are ~(D+2)/3 times larger, still ~1e-4..1e-3 per generation at 18.5k
+    # dimensions: at that size the search is in effect an isotropic ES with step-size adaptation,
+    # which is why the per-filter search exists. pycma's default learning rates are kept: raising
+    # them beyond its formulas makes the covariance unstable on a noisy fitness.
     diagonal = len(x0) > 1000 if diagonal is None else diagonal
     opts = {"seed": seed + 1, "verbose": -9, "CMA_diagonal": bool(diagonal), "tolflatfitness": generations + 10,
-            "tolfun": 0, "tolfunhist": 0, "tolx": 0, "tolstagnation": 10 ** 9}
+            "tolfun": 0, "tolfunhist": 0, "tolx": 0, "tolstagnation": 10 ** 9,
+            # Step size by CSA (cumulative path length), not TPA (pycma's choice from 300
+            # dimensions): TPA compares two extra points along the last mean shift, a coin flip when
+            # fitness differences are near the noise, so sigma random-walks; CSA's log-step is
+            # unbiased under random selection, so sigma holds on a flat or noisy fitness.
+            "AdaptSigma": cma.sigma_adaptation.CMAAdaptSigmaCSA}
     if popsize:
         opts["popsize"] = int(popsize)
     record = GenerationLog(checkpoint, dict(method="cma", dim=len(x0), x0=digest(x0), sigma0=float(sigma0),
-                                            popsize=opts.get("popsize"), diagonal=bool(diagonal), seed=seed))
+                                            popsize=opts.get("popsize"), diagonal=bool(diagonal), seed=seed,
+                                            adapt_sigma="CSA"))
     log = GenerationLogger("CMA-ES", layer, generations, clock or ElapsedClock(), log_every, verbose, record)
     f0 = log.fitness(0, x0[None], fitness)
     best, best_fit, evals = x0.copy(), float(f0[0]), 1
-    log.log(0, x0[None], f0, evals)
+    log.log(0, x0[None], f0, evals, **(row or {}))
     es = cma.CMAEvolutionStrategy(x0, sigma0, opts)  # seeds NumPy's global stream, which ask() draws from
     for gen in range(1, generations + 1):
         cands = np.asarray(es.ask())
@@ -259,10 +269,30 @@ def run_cma(fitness: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigma0:
         i = int(np.argmax(fits))
         if fits[i] > best_fit:
             best, best_fit = cands[i].copy(), float(fits[i])
-        log.log(gen, cands, fits, evals)
+        log.log(gen, cands, fits, evals, **(row or {}))
         if on_generation is not None:
             on_generation(layer, gen, {"es": es, "candidates": cands, "fitness": fits})
     return RunResult(best, best_fit, log.rows, len(log.rows) if log.resumed_at is None else log.resumed_at, float(f0[0]))
+
+
+def cma_learning_rates(popsize: int, sigma: float) -> pd.DataFrame:
+    """pycma's settings for each search of the 32/64 network, as :func:`run_cma` creates them:
+    dimension, covariance kind, step-size rule, population, rank-one and rank-mu learning rates
+    (``c1``, ``cmu``: the share of the covariance renewed per generation) and about how many
+    generations the covariance needs to adapt (``1 / (c1 + cmu)``)."""
+    import cma
+
+    rows = {}
+    for what, dim in (("per layer: conv 1 (320)", 320), ("per layer: conv 2 (18,496)", 18_496),
+                      ("per filter: conv 1 (10)", 10), ("per filter: conv 2 (289)", 289)):
+        es = cma.CMAEvolutionStrategy(np.zeros(dim), 1.0, {"verbose": -9, "popsize": popsize, "CMA_diagonal": dim > 1000,
+                                                           "AdaptSigma": cma.sigma_adaptation.CMAAdaptSigmaCSA})
+        sep = dim > 1000  # sep-CMA uses its own, larger rates
+        c1, cmu = (float(es.sp.c1_sep), float(es.sp.cmu_sep)) if sep else (float(es.sp.c1), float(es.sp.cmu))
+        rows[what] = {"dimension": dim, "covariance": "diagonal (sep-CMA)" if dim > 1000 else "full",
+                      "step size": "CSA", "popsize": es.popsize, "sigma0 (Glorot stds)": sigma,
+                      "c1": c1, "cmu": cmu, "generations to adapt ~": round(1 / (c1 + cmu))}
+    return pd.DataFrame(rows).T.rename_axis("search")
 
 
 def _pso_creator():
@@ -285,7 +315,8 @@ def pso_velocity(v, x, pbest, gbest, u1, u2, c1: float, c2: float, vmax: float) 
 def run_pso(fitness: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, generations: int, particles: int = 20,
             spread: float = 0.05, vmax: float = 0.01, c1: float = 2.0, c2: float = 2.0, seed: int = 0,
             layer: int = 1, clock: ElapsedClock | None = None, log_every: int | None = None, verbose: bool = True,
-            checkpoint: Path | None = None, on_generation: GenerationHook | None = None) -> RunResult:
+            checkpoint: Path | None = None, on_generation: GenerationHook | None = None,
+            row: dict | None = None) -> RunResult:
     """Particle swarm optimisation (``deap`` particles and toolbox) maximising ``fitness`` from ``x0``.
 
     The paper's update rule (:func:`pso_velocity`), per dimension with fresh uniform random numbers::
@@ -344,7 +375,7 @@ def run_pso(fitness: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, generat
                 part.best.fitness.values = (float(f),)
             if f > gbest_fit:
                 gbest, gbest_fit = creator.KnnParticle(np.array(part)), float(f)
-        log.log(gen, xs, fits, evals)
+        log.log(gen, xs, fits, evals, **(row or {}))
         if on_generation is not None:
             on_generation(layer, gen, {
                 "x": xs.copy(), "v": np.stack([p.speed for p in swarm]), "fitness": fits.copy(),
@@ -367,54 +398,113 @@ class SerialResult:
     fitness_start: float = float("nan")  # the fitness of the start (conv0) itself
 
 
+def filter_indices(shape: tuple[int, int, int, int], j: int) -> np.ndarray:
+    """Positions of filter ``j``'s weights and bias in a layer's genome (:func:`flatten_layer`):
+    ``kh * kw * cin + 1`` of them."""
+    n_kern = int(np.prod(shape))
+    return np.concatenate([np.arange(n_kern).reshape(-1, shape[-1])[:, j], [n_kern + j]])
+
+
+def one_filter(fitness: Callable[[np.ndarray], np.ndarray], layer_genome: np.ndarray, idx: np.ndarray):
+    """``fitness`` of a whole layer as a fitness of one filter: each candidate ``(P, len(idx))`` is
+    written into a copy of ``layer_genome`` at ``idx``, the other filters held fixed."""
+    def f(cands):
+        cands = np.atleast_2d(cands)
+        full = np.repeat(np.asarray(layer_genome)[None], len(cands), axis=0)
+        full[:, idx] = cands
+        return fitness(full)
+    return f
+
+
 def optimise_serial(method: str, conv0: Sequence[Layer], x_ref, y_ref, x_val, y_val, *, generations: int,
                     popsize: int = 16, k: int = 9, seed: int = 0, sigma: float = 0.5, pso_spread: float = 0.5,
                     pso_vmax: float = 0.1, c1: float = 2.0, c2: float = 2.0, pop_chunk: int = 8,
                     image_batch: int = 500, log_every: int | None = None, verbose: bool = True,
                     label: str | None = None, checkpoint_dir: str | Path | None = None,
-                    on_generation: GenerationHook | None = None) -> SerialResult:
+                    on_generation: GenerationHook | None = None, search: str = "layer",
+                    score: str = "accuracy") -> SerialResult:
     """Optimise the conv layers one after the other (layer 1 first, then layer 2 with layer 1 fixed).
 
-    ``method``: ``"cma"`` or ``"pso"``. ``conv0``: the start (random init for a random start, the
-    backprop weights for fine-tuning). Step sizes are relative to each layer's Glorot scale
-    (:func:`glorot_std`): CMA-ES ``sigma0 = sigma * scale``; PSO spread ``pso_spread * scale`` and
-    velocity clamp ``pso_vmax * scale``. ``generations`` per layer, ``popsize`` candidates
-    (particles) per generation. The history has one row per generation (method, layer,
-    generation, evaluations, best, mean, best_so_far, elapsed seconds since the start).
+    ``method``: ``"cma"`` or ``"pso"``. ``search``: ``"layer"``, one search over a whole layer's
+    kernels and biases (separable CMA-ES above 1000 dimensions), or ``"filter"``, the paper's
+    "optimised individually, one at a time": one small search per filter in turn (its
+    ``kh * kw * cin`` weights and bias, 10 for a conv-1 filter, 289 for a conv-2 filter; full-covariance
+    CMA-ES), the layer's other filters fixed, ``generations`` per filter. ``conv0``: the start
+    (random init, or the backprop weights for fine-tuning). Step sizes are relative to each layer's
+    Glorot scale (:func:`glorot_std`): CMA-ES ``sigma0 = sigma * scale`` (a step of about half a
+    weight's own size for ``sigma = 0.5``: large enough to change the features, small enough to stay
+    on their scale); PSO spread ``pso_spread * scale`` and velocity clamp ``pso_vmax * scale``.
+    ``score``: the fitness (:data:`imgclf.models.knn.FITNESS_SCORES`). The history has one row per
+    generation (method, layer, filter for the per-filter search, generation, evaluations, best,
+    mean, best_so_far, elapsed seconds since the start).
 
-    ``checkpoint_dir`` (a run unit's ``checkpoint``): every generation of every layer is recorded
-    there (:class:`GenerationLog`); run again after an interruption, the optimisation resumes after
-    the last recorded generation and ends with the same kernels, fitness and history (bar the
-    elapsed times). ``on_generation``: see :data:`GenerationHook`.
+    ``checkpoint_dir`` (a run unit's ``checkpoint``): every generation of every search is recorded
+    there (:class:`imgclf.runs.GenerationLog`); run again after an interruption, the optimisation
+    resumes after the last recorded generation and ends with the same kernels, fitness and history
+    (bar the elapsed times). ``on_generation``: see :data:`imgclf.runs.GenerationHook`.
     """
     if method not in ("cma", "pso"):
         raise ValueError(f"method must be 'cma' or 'pso', got {method!r}")
-    name = label or {"cma": "CMA-ES", "pso": "PSO"}[method]
+    if search not in ("layer", "filter"):
+        raise ValueError(f"search must be 'layer' or 'filter', got {search!r}")
+    name = label or METHOD[method]
     conv = [(np.array(a), np.array(b)) for a, b in conv0]
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     rows, fits, resumed, start_fit = [], [], [], None
     clock = ElapsedClock()
     for li in range(len(conv)):
-        ev = PopulationFitness(conv, li, x_ref, y_ref, x_val, y_val, k=k, pop_chunk=pop_chunk, image_batch=image_batch)
-        scale = glorot_std(conv[li])
-        x0 = flatten_layer(conv[li])
-        path = None if ckpt is None else ckpt / f"layer{li + 1}.json"
-        common = dict(seed=seed + li, layer=li + 1, clock=clock, log_every=log_every, verbose=verbose,
-                      checkpoint=path, on_generation=on_generation)
-        if method == "cma":
-            res = run_cma(ev, x0, sigma * scale, generations, popsize=popsize, **common)
-        else:
-            res = run_pso(ev, x0, generations, particles=popsize, spread=pso_spread * scale, vmax=pso_vmax * scale,
-                          c1=c1, c2=c2, **common)
-        conv[li] = ev.decode(res.best)
-        fits.append(res.best_fitness)
-        resumed.append(res.resumed_at)
-        start_fit = res.start_fitness if start_fit is None else start_fit
-        for r in res.history:
+        ev = PopulationFitness(conv, li, x_ref, y_ref, x_val, y_val, k=k, pop_chunk=pop_chunk,
+                               image_batch=image_batch, score=score)
+        genome, best_fit, replayed, layer_start, history = search_layer(
+            method, ev, flatten_layer(conv[li]), conv[li][0].shape, search=search, generations=generations,
+            popsize=popsize, sigma0=sigma * glorot_std(conv[li]), pso_spread=pso_spread * glorot_std(conv[li]),
+            pso_vmax=pso_vmax * glorot_std(conv[li]), c1=c1, c2=c2, seed=seed + li, layer=li + 1, clock=clock,
+            log_every=log_every, verbose=verbose, checkpoint_dir=ckpt, on_generation=on_generation)
+        for r in history:
             r["method"] = name
-        rows += res.history
-    seconds = rows[-1]["elapsed"] if rows else 0.0
+        rows += history
+        conv[li] = ev.decode(genome)
+        fits.append(best_fit)
+        resumed.append(replayed)
+        start_fit = layer_start if start_fit is None else start_fit
+    seconds = max((r["elapsed"] for r in rows), default=0.0)
     return SerialResult(name, conv, pd.DataFrame(rows), seconds, fits, resumed, start_fit)
+
+
+def search_layer(method: str, fitness: Callable[[np.ndarray], np.ndarray], genome: np.ndarray,
+                 shape: tuple[int, int, int, int], *, search: str, generations: int, popsize: int, sigma0: float,
+                 pso_spread: float, pso_vmax: float, c1: float = 2.0, c2: float = 2.0, seed: int = 0, layer: int = 1,
+                 clock: ElapsedClock | None = None, log_every: int | None = None, verbose: bool = True,
+                 checkpoint_dir: Path | None = None, on_generation: GenerationHook | None = None):
+    """One layer's search (:func:`optimise_serial`): ``fitness`` maps layer genomes ``(P, D)`` to
+    ``(P,)``, ``genome`` is the start, ``shape`` the kernel's. ``search="layer"``: one CMA-ES/PSO
+    over the whole genome; ``"filter"``: one per filter in turn (:func:`filter_indices`), each from
+    the genome the previous ones left. Returns ``(genome, best fitness, generations replayed from
+    the checkpoint, fitness of the start, history rows)``."""
+    clock = clock or ElapsedClock()
+
+    def run(f, x0, seed_, path, row):
+        common = dict(seed=seed_, layer=layer, clock=clock, log_every=log_every, verbose=verbose,
+                      checkpoint=path, on_generation=on_generation, row=row)
+        if method == "cma":
+            return run_cma(f, x0, sigma0, generations, popsize=popsize, **common)
+        return run_pso(f, x0, generations, particles=popsize, spread=pso_spread, vmax=pso_vmax, c1=c1, c2=c2, **common)
+
+    genome = np.asarray(genome, np.float64)
+    if search == "layer":
+        res = run(fitness, genome, seed, None if checkpoint_dir is None else checkpoint_dir / f"layer{layer}.json", None)
+        return res.best, res.best_fitness, res.resumed_at, res.start_fitness, res.history
+    replayed, start, rows = 0, None, []
+    for j in range(shape[-1]):
+        idx = filter_indices(shape, j)
+        path = None if checkpoint_dir is None else checkpoint_dir / f"layer{layer}_filter{j}.json"
+        res = run(one_filter(fitness, genome, idx), genome[idx], seed * 1000 + j, path, {"filter": j})
+        genome = genome.copy()
+        genome[idx] = res.best  # the best seen, the start included: a filter is never made worse
+        replayed += res.resumed_at
+        start = res.start_fitness if start is None else start
+        rows += res.history
+    return genome, res.best_fitness, replayed, start, rows
 
 
 def conv_arrays(conv: Sequence[Layer]) -> dict[str, np.ndarray]:
@@ -432,9 +522,11 @@ def conv_from_arrays(arrays: dict[str, np.ndarray]) -> list[Layer]:
 _OBSERVE: dict = {"on_generation": None, "verbose": True}
 
 
-def evolution(cfg: Config, method: str, start: str, conv0: Sequence[Layer], fit_data, eval_data, seed: int) -> dict:
-    """Run unit: one serial evolution (:func:`optimise_serial`), resumable per generation, its
-    kernels kept in the unit (``kernels.npz``).
+def evolution(cfg: Config, method: str, start: str, conv0: Sequence[Layer], fit_data, eval_data, seed: int,
+              search: str = "layer") -> dict:
+    """Run unit: one serial evolution (:func:`optimise_serial`, ``search`` per layer or per filter,
+    the fitness ``cfg.fitness``), resumable per generation, its kernels kept in the unit
+    (``kernels.npz``).
 
     ``start``: ``"random"`` or ``"backprop"`` (picks ``random_generations``/``sigma_random``/
     ``pso_spread_random`` or their fine-tuning values); ``fit_data``: ``(x_ref, y_ref, x_val,
@@ -452,7 +544,8 @@ def evolution(cfg: Config, method: str, start: str, conv0: Sequence[Layer], fit_
         check_budget()  # the generation is recorded: a spent budget stops here, resumed next run
 
     unit = current()
-    r = optimise_serial(method, conv0, *fit_data, generations=cfg.random_generations if rand else cfg.generations,
+    gens = cfg.filter_generations if search == "filter" else cfg.random_generations if rand else cfg.generations
+    r = optimise_serial(method, conv0, *fit_data, generations=gens, search=search, score=cfg.fitness,
                         popsize=cfg.popsize, k=cfg.k, seed=seed,
                         sigma=cfg.sigma_random if rand else cfg.sigma_finetune,
                         pso_spread=cfg.pso_spread_random if rand else cfg.pso_spread_finetune,
@@ -462,23 +555,26 @@ def evolution(cfg: Config, method: str, start: str, conv0: Sequence[Layer], fit_
     if unit is not None:
         unit.save_arrays("kernels.npz", **conv_arrays(r.conv))
     x_tr, y_tr, x_te, y_te = eval_data
-    return dict(method=r.method, start=start, seed=seed, fitness_start=r.fitness_start,
+    return dict(method=r.method, start=start, search=search, seed=seed, fitness_start=r.fitness_start,
                 fitness_per_layer=r.fitness, fitness_end=r.fitness[-1], seconds=r.seconds,
                 resumed_at=r.resumed_at, history=r.history.to_dict("records"),
+                # how far evolution moved each layer (0: the start kept), relative to the start's norm
+                kernel_change=[float(np.linalg.norm(flatten_layer(a) - flatten_layer(b)) / np.linalg.norm(flatten_layer(b)))
+                               for a, b in zip(r.conv, conv0)],
                 test_accuracy=knn_accuracy(r.conv, x_tr, y_tr, x_te, y_te, cfg.k),
                 fitness_ref_test_accuracy=knn_accuracy(r.conv, fit_data[0], fit_data[1], x_te, y_te, cfg.k))
 
 
 def evolve(runs, cfg: Config, method: str, start: str, conv0: Sequence[Layer], fit_data, eval_data, seed: int,
-           *, label: str, on_generation: GenerationHook | None = None,
+           *, label: str, search: str = "layer", on_generation: GenerationHook | None = None,
            verbose: bool = True) -> tuple[dict | None, list[Layer] | None]:
     """:func:`evolution` through ``runs`` and its evolved kernels, loaded from its unit.
     ``label`` names the data (e.g. ``"500 train images"``): two Table 2 columns with the same
     training images share one unit. ``(None, None)`` when the budget is spent."""
     name = f"{dict(cma='CMA-ES', pso='PSO')[method]} {'random start' if start == 'random' else 'fine-tune'} " \
-           f"seed {seed} [{label}]"
+           f"per {search} seed {seed} [{label}]"
     kw = dict(cfg=cfg, method=method, start=start, conv0=[tuple(layer) for layer in conv0], fit_data=tuple(fit_data),
-              eval_data=tuple(eval_data), seed=seed)
+              eval_data=tuple(eval_data), seed=seed, search=search)
     _OBSERVE.update(on_generation=on_generation, verbose=verbose)
     try:
         res = runs.cached(evolution, name=name, **kw)
@@ -492,14 +588,32 @@ def evolve(runs, cfg: Config, method: str, start: str, conv0: Sequence[Layer], f
 # ------------------------------------------------------------------------------------------
 # 5. Table 2: test accuracies beside the paper's, with the controls
 # ------------------------------------------------------------------------------------------
-ROW_RANDOM = {"cma": "k-NN CMA-ES (random start)", "pso": "k-NN PSO (random start)"}
-ROW_FINETUNE = {"cma": "k-NN CMA-ES (fine-tuned from backprop)", "pso": "k-NN PSO (fine-tuned from backprop)"}
+METHOD = {"cma": "CMA-ES", "pso": "PSO"}
 ROW_RAW = "control: k-NN on raw pixels"
 ROW_RANDOM_KERNELS = "control: k-NN on random kernels (no evolution, no backprop)"
 ROW_BACKPROP_KERNELS = "k-NN on backprop kernels (no evolution)"
-PAPER_ROW = {ROW_RANDOM["cma"]: "k-NN CMA-ES", ROW_RANDOM["pso"]: "k-NN PSO"}
-"""Our Table 2 rows that the paper's rows are compared with: evolution replaces backprop, so the
-paper's evolved rows are our random-start rows (its CNN rows keep their names)."""
+
+
+def row_random(method: str, search: str) -> str:
+    """Table 2's row of an evolution from a random start (the paper's evolved rows)."""
+    return f"k-NN {METHOD[method]} (random start, per-{search} search)"
+
+
+def row_finetune(method: str, search: str) -> str:
+    return f"k-NN {METHOD[method]} (fine-tuned from backprop, per-{search} search)"
+
+
+def paper_row(row: str) -> str:
+    """The paper's row a row of ours is compared with: evolution replaces backprop, so the paper's
+    evolved rows are our random-start rows (its CNN rows keep their names)."""
+    for m in METHOD.values():
+        if row.startswith(f"k-NN {m} (random start"):
+            return f"k-NN {m}"
+    return row
+
+
+def is_evolved(row: str) -> bool:
+    return row.startswith(tuple(f"k-NN {m} (" for m in METHOD.values()))
 
 
 def table2(cells: dict[tuple[str, str], list[float]], columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -517,8 +631,10 @@ def table2(cells: dict[tuple[str, str], list[float]], columns: Sequence[str]) ->
     return mean, sd, n
 
 
-def table2_display(paper: pd.DataFrame, mean: pd.DataFrame, sd: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
-    """Paper beside ours per column; ours as ``mean ± sd (n seeds)`` where there are several seeds."""
+def table2_display(paper: pd.DataFrame, mean: pd.DataFrame, sd: pd.DataFrame, n: pd.DataFrame,
+                   columns: dict[str, str]) -> pd.DataFrame:
+    """Paper beside ours per column; ours as ``mean ± sd (n seeds)`` where there are several seeds.
+    ``columns``: our column (the setting as run) -> the paper's column (:func:`paper_columns`)."""
     def fmt(m, s, k):
         if k == 0 or np.isnan(m):
             return "not run"
@@ -526,23 +642,27 @@ def table2_display(paper: pd.DataFrame, mean: pd.DataFrame, sd: pd.DataFrame, n:
 
     out = {}
     for c in mean.columns:
-        pap = [paper.loc[PAPER_ROW.get(r, r), c] if PAPER_ROW.get(r, r) in paper.index else np.nan for r in mean.index]
-        out[(c, "paper")] = ["" if np.isnan(p) else f"{p:g}" for p in pap]
-        out[(c, "ours")] = [fmt(mean.loc[r, c], sd.loc[r, c], n.loc[r, c]) for r in mean.index]
+        pc = columns[c]
+        pap = [paper.loc[paper_row(r), pc] if paper_row(r) in paper.index else np.nan for r in mean.index]
+        out[(f"paper: {pc}", "paper")] = ["" if np.isnan(p) else f"{p:g}" for p in pap]
+        out[(f"ours: {c}", "ours")] = [fmt(mean.loc[r, c], sd.loc[r, c], n.loc[r, c]) for r in mean.index]
     return pd.DataFrame(out, index=mean.index)
 
 
-def table2_long(paper: pd.DataFrame, mean: pd.DataFrame, sd: pd.DataFrame, n: pd.DataFrame) -> pd.DataFrame:
-    """Table 2 as one record per (model, column), for results.json: the paper's number (where it
-    has one), ours (mean over seeds), its sd and the number of seeds; every evolved row also
-    carries the two controls of its column and its gap above the random-kernel control."""
+def table2_long(paper: pd.DataFrame, mean: pd.DataFrame, sd: pd.DataFrame, n: pd.DataFrame,
+                columns: dict[str, str]) -> pd.DataFrame:
+    """Table 2 as one record per (model, column as run), for results.json: the paper's column it
+    stands for and the paper's number there (where it has one), ours (mean over seeds), its sd and
+    the number of seeds; every evolved row also carries the two controls of its column and its gap
+    above the random-kernel control."""
     recs = []
     for r in mean.index:
         for c in mean.columns:
-            pr = PAPER_ROW.get(r, r)
-            rec = dict(model=r, setting=c, paper=paper.loc[pr, c] if pr in paper.index else None,
+            pr = paper_row(r)
+            rec = dict(model=r, setting=c, paper_setting=columns[c],
+                       paper=paper.loc[pr, columns[c]] if pr in paper.index else None,
                        ours=mean.loc[r, c], ours_sd=sd.loc[r, c], seeds=int(n.loc[r, c]))
-            if r in ROW_RANDOM.values() or r in ROW_FINETUNE.values():
+            if is_evolved(r):
                 raw = mean.loc[ROW_RAW, c] if ROW_RAW in mean.index else np.nan
                 rk = mean.loc[ROW_RANDOM_KERNELS, c] if ROW_RANDOM_KERNELS in mean.index else np.nan
                 rec.update({"control: raw pixels": raw, "control: random kernels": rk,
@@ -564,11 +684,15 @@ def fitness_rise(results: dict[str, dict]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------
 # 6. The inference engine: stored sizes
 # ------------------------------------------------------------------------------------------
+KERNELS_RAW = "sliced: kernels only (raw float32 bytes)"
+
+
 def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -> pd.DataFrame:
     """Bytes on disk of the inference engines, each written to a temporary file and measured.
 
-    Rows: the full CNN (``.keras`` model and weights-only ``.weights.h5``, no optimizer state), the sliced network's
-    kernels only (``.weights.h5`` of the sliced model, and a raw float32 ``.npz``), and kernels
+    Rows: the full CNN (``.keras`` model and weights-only ``.weights.h5``, no optimizer state), the sliced
+    network's kernels only (their raw float32 bytes, the paper's measure; the ``.weights.h5`` of the
+    sliced model; a ``.npz``), and kernels
     plus the k-NN reference set, stored either as the reference *images* (uint8, features are
     recomputed at load) or as the reference *features* (float32, what the k-NN actually searches).
     """
@@ -587,6 +711,8 @@ def stored_sizes(full_model: keras.Model, conv: Sequence[Layer], x_ref, y_ref) -
     rows = {
         "full CNN (.keras)": (full_model.count_params(), saved_bytes(full_model.save, ".keras")),
         "full CNN weights (.weights.h5)": (full_model.count_params(), saved_bytes(full_model.save_weights, ".weights.h5")),
+        # the paper's 74 KB is the kernels' own bytes (18,816 float32 = 73.5 KiB): the like-for-like row
+        KERNELS_RAW: (n_params, int(sum(a.nbytes + b.nbytes for a, b in conv))),
         "sliced: kernels only (.weights.h5)": (n_params, saved_bytes(sliced.save_weights, ".weights.h5")),
         "sliced: kernels only (.npz)": (n_params, saved_bytes(lambda p: npz(p, **kern), ".npz")),
         "sliced: kernels + reference images uint8 (.npz)": (
