@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import OPEN_FRACTION, POSITIVE, Common, Length, OneOf, ParameterError, not_a_key
+from ...config import OPEN_FRACTION, POSITIVE, Common, Length, OneOf, ParameterError
 from ...models.knn import FITNESS_SCORES
 
 
@@ -73,15 +73,16 @@ PROFILES: dict[str, dict] = {
         searches=("layer",),
         pop_chunk=8,
     ),
-    # the paper's 4000/1000 column on a CPU in about 3 hours, in budget slices: backprop (5 epochs) and
-    # all controls, CMA-ES and PSO from a random start over 3 seeds with the per-filter search (the
-    # paper's reading); no fine-tuning rows and no 60000/10000 column (a GPU's work)
+    # the paper's 4000/1000 column on a CPU in about 3 hours of budget slices (2 idle cores, estimated by
+    # benchmarks/knn_profile_time.py): backprop (5 epochs) and all controls, CMA-ES and PSO from a random
+    # start over 3 seeds with the per-layer search; no fine-tuning rows, no 60000/10000 column, and no
+    # per-filter search (about 100 searches per unit: ~20 x the cost at the same generations)
     "cpu4000": dict(
         table2_settings=((4000, 1000, 5),),
         dense_widths=(128,),
         fitness_images=1000,
-        searches=("filter",),
-        filter_generations=6,
+        searches=("layer",),
+        random_generations=150,
         popsize=8,
         random_start_seeds=3,
         control_seeds=3,

@@ -17,7 +17,6 @@ last one with the same results.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,8 +202,17 @@ def fit_backprop(runs, cfg: Config, dense_units: int, s: Setting) -> tuple[dict 
     if res is None:
         return None, None
     model = build_mnist_cnn(dense_units)
-    model.load_weights(runs.find(backprop, name=name, **kw).path("model.weights.h5"))
+    model.load_weights(_finished(runs, backprop, name, kw).path("model.weights.h5"))
     return res, model
+
+
+def _finished(runs, fn, name: str, kw: dict):
+    """The unit :meth:`Runs.cached` just returned, found again by its key (to load its files)."""
+    unit = runs.find(fn, name=name, **kw)
+    if unit is None:  # the key holds a hash of the code: it moves when a source file is edited mid-run
+        raise RuntimeError(f"run unit {name!r} finished but is not found under its key: was the library's "
+                           "code edited while this notebook ran? Run the notebook again (finished units are reused).")
+    return unit
 
 
 # ------------------------------------------------------------------------------------------
@@ -582,7 +590,7 @@ def evolve(runs, cfg: Config, method: str, start: str, conv0: Sequence[Layer], f
         _OBSERVE.update(on_generation=None, verbose=True)
     if res is None:
         return None, None
-    return res, conv_from_arrays(runs.find(evolution, name=name, **kw).load_arrays("kernels.npz"))
+    return res, conv_from_arrays(_finished(runs, evolution, name, kw).load_arrays("kernels.npz"))
 
 
 # ------------------------------------------------------------------------------------------
