@@ -6,7 +6,8 @@
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
 #                                   completes (with no -p/-y override) is also published to results/,
 #                                   its report page included
-#   ./run_all.sh --profile cpu32 03 a profile one paper defines (03: all of MNIST at 32 px, ~3 CPU hours)
+#   ./run_all.sh --profile cpu32 03 a profile one paper defines (03: all of MNIST at 32 px, ~3 CPU hours;
+#                                   04: cpu4000, the 4000/1000 setting, ~3 CPU hours); see its config.py
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
 #   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook, stop one in
 #                                   progress at its next checkpoint; run again to go on
@@ -181,8 +182,8 @@ while [[ $# -gt 0 ]]; do
     *) SELECT+=("$1"); shift ;;
   esac
 done
-# smoke, paper, or a profile a paper defines (03: cpu32); the notebook refuses a name its paper lacks
-[[ "$PROFILE" =~ ^[A-Za-z0-9_]+$ ]] || die "--profile must be a profile name (smoke, paper, cpu32...), got '$PROFILE'"
+# smoke, paper, or a profile a paper defines (03: cpu32, 04: cpu4000); the notebook refuses a name its paper lacks
+[[ "$PROFILE" =~ ^[A-Za-z0-9_-]+$ ]] || die "--profile must be a profile name (smoke, paper, cpu32...), got '$PROFILE'"
 [[ "$BACKEND" =~ ^(tensorflow|jax|torch)$ ]] || die "--backend must be tensorflow, jax or torch, got '$BACKEND'"
 if [[ "$REPORTS" != "$ROOT/reports" ]]; then
   PM_ARGS+=(-p reports_root "$REPORTS")

@@ -6,7 +6,7 @@ fitness is the k-NN (k=9) accuracy on ``--val`` other training images.
 
 (a) straightforward: for each individual, set its kernels into a Keras model, ``predict`` the
     features, fit scikit-learn's ``KNeighborsClassifier`` and score it (on the CPU);
-(b) batched: :class:`imgclf.papers.p04_knn_slicing_evolution.PopulationFitness` (stacked kernels, distances by matrix
+(b) batched: :class:`imgclf.models.knn.PopulationFitness` (stacked kernels, distances by matrix
     product, ``top_k``), on ``--batched-device`` (default: TensorFlow's choice, the GPU if any).
 
 Both are warmed up once (graph tracing) before timing. TensorFloat-32 is off for both (the evaluator
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
     from imgclf import data, train
-    from imgclf.papers import p04_knn_slicing_evolution as evolve
+    from imgclf.papers.p04_knn_slicing_evolution import pipeline as evolve
     from imgclf.reports import hardware
 
     train.set_seed(args.seed)

@@ -153,3 +153,32 @@ def paper_vs_ours(df, value_cols: Sequence[str] = ("paper", "ours"), label_col: 
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def fitness_histories(histories: Mapping[str, object], title: str = "", levels: Mapping[str, float] | None = None,
+                      ylabel: str = "best fitness"):
+    """Best-so-far fitness of optimiser runs against generation (one stage after another, e.g.
+    layer 1's generations then layer 2's; a dotted line where a stage starts) and against wall-clock
+    time, one line per run. Each history has the columns ``layer``, ``best_so_far``, ``elapsed``
+    (one row per generation). ``levels``: horizontal dashed lines (e.g. a control's fitness)."""
+    import pandas as pd
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for label, h in histories.items():
+        h = pd.DataFrame(h).reset_index(drop=True)
+        step = np.arange(len(h))
+        best = h.groupby("layer")["best_so_far"].cummax()
+        axes[0].plot(step, best, marker="o", ms=2, label=label)
+        axes[1].plot(h["elapsed"], best, marker="o", ms=2, label=label)
+        for s in step[h["layer"].diff().fillna(0).to_numpy() != 0]:
+            axes[0].axvline(s, ls=":", c="grey", lw=0.8)
+    for i, (name, y) in enumerate((levels or {}).items()):
+        for ax in axes:
+            ax.axhline(y, ls="--", lw=1, c=f"C{7 + i}", label=f"{name}: {y:.3f}")
+    axes[0].set(xlabel="generation (layer 1, then layer 2)", ylabel=ylabel)
+    axes[1].set(xlabel="wall-clock time (s)", ylabel=ylabel)
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

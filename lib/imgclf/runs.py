@@ -536,3 +536,120 @@ def _describe(v: Any) -> Any:
     if callable(v) and hasattr(v, "__qualname__"):
         return f"{v.__module__}.{v.__qualname__}"
     return jsonable(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# Generation logs: the checkpoint of an optimiser without gradients (CMA-ES, PSO), per generation
+# ----------------------------------------------------------------------------------------------
+GenerationHook = Callable[[int, int, dict], None]
+"""``on_generation(layer, generation, state)``: called after each generation is recorded (and
+checkpointed). An exception raised here stops the run as a kill would; the checkpoint holds every
+generation so far."""
+
+
+def digest(a: np.ndarray) -> str:
+    """sha256 (16 hex) of an array's float64 values: which candidates a generation scored."""
+    return hashlib.sha256(np.ascontiguousarray(a, np.float64).tobytes()).hexdigest()[:16]
+
+
+class ElapsedClock:
+    """Seconds since a run's start, continued across a resume (the stored elapsed time + this process')."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def continue_from(self, elapsed: float) -> None:
+        self.t0 = time.perf_counter() - elapsed
+
+
+class GenerationLog:
+    """The checkpoint of one optimiser run: per generation its fitness values, a digest of its
+    candidates and its history row, in one JSON file rewritten atomically after every generation
+    (JSON floats round-trip exactly; nothing is pickled).
+
+    Resume is a *replay*: the optimiser is rebuilt from its seed and asked again for each recorded
+    generation, told the recorded fitness (nothing is evaluated), which reproduces its state
+    exactly (CMA-ES's mean, step size, covariance and random stream; PSO's swarm); the digest
+    checks that the replayed candidates are the recorded ones. Evaluation goes on from the first
+    generation not recorded. ``path=None``: nothing is stored.
+    """
+
+    def __init__(self, path: Path | None, settings: dict):
+        self.path, self.settings = path, jsonable(settings)
+        self.records: list[dict] = []
+        if path is not None and path.is_file():
+            try:
+                stored = json.loads(path.read_text())
+            except (OSError, ValueError, UnicodeDecodeError) as e:
+                raise RuntimeError(f"checkpoint {path} is damaged ({e}); delete it to start this run over") from e
+            if stored.get("settings") != self.settings:
+                raise RuntimeError(f"checkpoint {path} was written with other settings: {stored.get('settings')} "
+                                   f"!= {self.settings}; delete it to start over")
+            self.records = stored["generations"]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def replay(self, gen: int, candidates: np.ndarray) -> np.ndarray | None:
+        """The recorded fitness of generation ``gen`` (checking its candidates), or ``None``."""
+        if gen >= len(self.records):
+            return None
+        rec = self.records[gen]
+        if rec["digest"] != digest(candidates):
+            raise RuntimeError(f"checkpoint {self.path}: generation {gen}'s candidates differ from the recorded "
+                               "ones (the optimiser, its seed or its start changed); delete it to start over")
+        return np.asarray(rec["fitness"], np.float64)
+
+    def row(self, gen: int) -> dict:
+        return dict(self.records[gen]["row"])
+
+    def add(self, candidates: np.ndarray, fits: np.ndarray, row: dict) -> None:
+        self.records.append({"fitness": [float(f) for f in fits], "digest": digest(candidates), "row": row})
+        if self.path is not None:
+            atomic_write_json(self.path, {"settings": self.settings, "generations": self.records})
+
+
+class GenerationLogger:
+    """One history row per generation (recorded in a :class:`GenerationLog`), a progress line
+    every ``every`` generations."""
+
+    def __init__(self, method: str, layer: int, generations: int, clock: ElapsedClock, every: int | None,
+                 verbose: bool, record: GenerationLog):
+        self.method, self.layer, self.generations, self.clock, self.verbose = method, layer, generations, clock, verbose
+        self.every = every or max(1, generations // 10)
+        self.record = record
+        self.rows: list[dict] = []
+        self.best_so_far = -np.inf
+        self.resumed_at: int | None = None
+
+    def fitness(self, gen: int, candidates: np.ndarray, evaluate: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Generation ``gen``'s fitness: recorded (replay) or evaluated now."""
+        fits = self.record.replay(gen, candidates)
+        if fits is not None:
+            return fits
+        if self.resumed_at is None:
+            self.resumed_at = gen
+            if gen > 0:
+                self.clock.continue_from(self.rows[-1]["elapsed"])
+                if self.verbose:
+                    print(f"{self.method} layer {self.layer}: resumed from the checkpoint at generation {gen}",
+                          file=sys.stdout, flush=True)
+        return np.asarray(evaluate(candidates), np.float64)
+
+    def log(self, gen: int, candidates: np.ndarray, fits: np.ndarray, evaluations: int, **extra: Any) -> None:
+        self.best_so_far = max(self.best_so_far, float(np.max(fits)))
+        if gen < len(self.record):
+            row = self.record.row(gen)
+        else:
+            row = dict(method=self.method, layer=self.layer, generation=gen, evaluations=evaluations,
+                       best=float(np.max(fits)), mean=float(np.mean(fits)), best_so_far=self.best_so_far,
+                       elapsed=self.clock.elapsed(), **extra)
+            self.record.add(candidates, fits, row)
+        self.rows.append(row)
+        if self.verbose and gen >= len(self.record) - 1 and (gen % self.every == 0 or gen == self.generations):
+            print(f"{self.method} layer {self.layer} gen {gen:4d}/{self.generations}  best {row['best']:.4f}  "
+                  f"mean {row['mean']:.4f}  best so far {self.best_so_far:.4f}  elapsed {row['elapsed']:7.1f}s",
+                  file=sys.stdout, flush=True)
