@@ -77,11 +77,11 @@ def _unconfigured():
 def test_runs_messages_show_by_default_and_one_call_hides_them(tmp_path, capsys, imgclf_logger):
     _unconfigured()
     assert imgclf_logger.getEffectiveLevel() == logging.INFO
-    Runs(tmp_path).run("demo", lambda u: {"a": 1}, settings={}, seed=0)
+    Runs(tmp_path).cached(lambda: {"a": 1}, name="demo")
     out = capsys.readouterr().out
-    assert re.fullmatch(r"\[runs\] running demo \(demo-[0-9a-f]+\)\n", out), out
+    assert re.fullmatch(r"\[runs\] running demo \(demo-[0-9a-f]+-[0-9a-f]+\)\n", out), out
     imgclf_logger.setLevel("WARNING")
-    Runs(tmp_path, reuse=False).run("demo", lambda u: {"a": 1}, settings={}, seed=0)
+    Runs(tmp_path, reuse=False).cached(lambda: {"a": 1}, name="demo")
     assert capsys.readouterr().out == ""
 
 
@@ -94,7 +94,7 @@ def test_with_logging_configured_the_messages_go_there_once(tmp_path, capsys, im
 
     _unconfigured()
     logging.getLogger().addHandler(Keep())
-    Runs(tmp_path).run("demo", lambda u: {"a": 1}, settings={}, seed=0)
+    Runs(tmp_path).cached(lambda: {"a": 1}, name="demo")
     assert capsys.readouterr().out == ""  # not printed a second time by imgclf's default handler
     assert len(records) == 1 and records[0].startswith("[runs] running demo")
 
@@ -110,7 +110,7 @@ def test_in_a_notebook_runs_messages_show_and_tensorflow_is_silent(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(
         "import imgclf, keras, tensorflow as tf\n"
         "tf.config.list_physical_devices('GPU')\n"
-        f"from imgclf.runs import Runs\nRuns({str(tmp_path / 'runs')!r}).run('demo', lambda u: {{'a': 1}}, settings={{}}, seed=0)\n"
+        f"from imgclf.runs import Runs\nRuns({str(tmp_path / 'runs')!r}).cached(lambda: {{'a': 1}}, name='demo')\n"
         "print('done')")]
     nbformat.write(nb, tmp_path / "in.ipynb")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # a kernel started without it
@@ -122,4 +122,4 @@ def test_in_a_notebook_runs_messages_show_and_tensorflow_is_silent(tmp_path):
     outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert not CPP_LOG.search(text) and not [o for o in outputs if o.get("name") == "stderr"], outputs
-    assert re.search(r"^\[runs\] running demo \(demo-[0-9a-f]+\)$", text, re.M) and text.rstrip().endswith("done"), text
+    assert re.search(r"^\[runs\] running demo \(demo-[0-9a-f]+-[0-9a-f]+\)$", text, re.M) and text.rstrip().endswith("done"), text

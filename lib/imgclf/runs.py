@@ -247,11 +247,6 @@ def call_key(fn: Callable, kwargs: Mapping[str, Any], name: str | None = None) -
     return f"{_slug(label)}-{fingerprint(qual, dict(kwargs))[:10]}-{code_fingerprint(fn)[:8]}"
 
 
-def unit_key(name: str, settings: Mapping[str, Any], data: Any = (), seed: int | None = None) -> str:
-    """``<slug of name>-<hash of settings, data fingerprint and seed>`` (keys of :meth:`Runs.run`)."""
-    return f"{_slug(name)}-{fingerprint(dict(settings), fingerprint(data), seed)[:12]}"
-
-
 def git_commit(repo: str | os.PathLike | None = None) -> dict:
     """``{"commit": sha or None, "dirty": bool or None}`` of the checkout the code runs from (for
     an installed package: the commit pip recorded, see :func:`imgclf.provenance_env.code_version`)."""
@@ -421,16 +416,6 @@ class Runs:
         unit.dir = self.root / unit.key
         return self._run(unit, lambda: fn(**kwargs), settings={k: _describe(v) for k, v in kwargs.items()},
                          code=True)
-
-    def run(self, name: str, fn: Callable[[Unit], Any], *, settings: Mapping[str, Any], data: Any = (),
-            seed: int | None = None) -> Any:
-        """Legacy keyed run (``settings`` dict, data, seed): ``fn(unit)``. Use :meth:`cached`."""
-        unit = self.unit(name, settings, data, seed)
-        return self._run(unit, lambda: fn(unit), settings=dict(settings), code=False)
-
-    def unit(self, name: str, settings: Mapping[str, Any], data: Any = (), seed: int | None = None) -> Unit:
-        key = unit_key(name, settings, data, seed)
-        return Unit(name, key, self.root / key)
 
     def _run(self, unit: Unit, call: Callable[[], Any], *, settings: Mapping[str, Any], code: bool) -> Any:
         name = unit.name
