@@ -63,7 +63,7 @@ def test_range_rules_name_the_parameter(notebook, override, name):
 @pytest.mark.parametrize("notebook", config.NOTEBOOKS)
 def test_both_profiles_of_every_paper_pass_their_own_rules(notebook):
     for profile in config.PROFILE_NAMES:
-        assert config.resolve(notebook, profile, 0)["profile"] == profile
+        assert config.resolve(notebook, profile, 0).profile == profile
 
 
 def _namespace(paper, **values):
