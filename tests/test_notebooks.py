@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 NB01 = REPO / "notebooks" / "01_two_stage_autoencoder.ipynb"
 
 TINY01 = dict(
-    mnist_seeds=2, faces_splits=2, variant_seeds=1, ae_long_epochs=3, dbn_lr_grid=[1e-2], rbm_epochs_grid=[1],
+    mnist_seeds=2, faces_splits=2, variant_seeds=1, ablation_seeds=1, converge_epochs=3, dbn_lr_grid=[1e-2], rbm_epochs_grid=[1],
     sensitivity_levels=[0.3], faces_ae_patience=8, dnn_grid=[[64, 32]], dbn_grid=[[64, 32]], faces_grid_epochs=8,
     mnist_train=600, mnist_test=200, ae_epochs=2, faces_ae_epochs=16, clf_epochs=8, grid_epochs=1, rbm_epochs=1,
     fig1_train=300, fig1_epochs=2, bottleneck_sizes=[16], sweep_train=300, sweep_epochs=1, noise_levels=[0.0, 0.3],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import FRACTION, POSITIVE, Common, File, Length, Range
+from ...config import FRACTION, POSITIVE, Common, File, Length, OneOf, Range
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class Config(Common):
     faces_ae_batch_size: int = 16    # about 15 updates per epoch instead of 1-2
     ae_patience: int = 3             # AE early stopping (epochs), MNIST
     faces_ae_patience: int = 30
-    ae_long_epochs: int = 40         # the longer-trained MNIST AE of the code-cap ablation
     ae_learning_rate: float = 1e-3
     lrelu_a_mnist: float = 10.0      # LReLU parameter a (slope 1/a below zero), per data set
     lrelu_a_faces: float = 5.0
@@ -44,8 +43,14 @@ class Config(Common):
     rbm_epochs_grid: tuple[int, ...] = (10, 30)      # RBM pretraining epochs searched
     grid_epochs: int = 10            # epochs per grid-search fit, MNIST
     faces_grid_epochs: int = 100
+    dbn_scaling_grid: tuple[str, ...] = ("minmax", "sigmoid")  # codes into [0, 1] for the RBMs (see code_scaler)
     rbm_epochs: int = 10
     rbm_learning_rate: float = 0.05
+    # what limits the accuracy on the codes: code scaling x AE trained as above or to convergence (MNIST)
+    ablation_seeds: int = 3          # MNIST seeds of the ablation (the first ones of mnist_seeds)
+    converge_epochs: int = 200       # the converged AE's epoch cap (not reached: early stopping stops it)
+    converge_patience: int = 5
+    converge_min_delta: float = 1e-5  # validation-MSE gain per epoch below which an epoch does not count
     # Figure 1 and the bottleneck sweep
     fig1_train: int = 10000
     fig1_epochs: int = 10
@@ -74,9 +79,9 @@ PROFILES = {
     "paper": {},
     "smoke": dict(  # a 2-core CPU in minutes: 2000/500 MNIST images, 2 seeds and 2 splits, few epochs
         mnist_seeds=2, faces_splits=2, mnist_train=2000, mnist_test=500,
-        ae_epochs=8, faces_ae_epochs=40, ae_batch_size=64, faces_ae_patience=15, ae_long_epochs=16,
+        ae_epochs=8, faces_ae_epochs=40, ae_batch_size=64, faces_ae_patience=15,
         clf_epochs=15, faces_clf_epochs=100, clf_batch_size=64, dnn_grid=((64, 32), (300, 100)),
-        dbn_lr_grid=(1e-2,), rbm_epochs_grid=(3,), grid_epochs=5, faces_grid_epochs=40, rbm_epochs=3,
+        dbn_lr_grid=(1e-2,), rbm_epochs_grid=(3,), ablation_seeds=2, converge_epochs=60, grid_epochs=5, faces_grid_epochs=40, rbm_epochs=3,
         fig1_train=1000, fig1_epochs=4, bottleneck_sizes=(16, 64), sweep_train=1000, sweep_epochs=4,
         spectra_classes=10, spectra_samples=400, spectra_length=1000, cae_epochs=5, cnn_epochs=10,
         dnn_spectra_epochs=10, dnn_spectra_hidden=(256, 128), class_counts=(5, 10), class_sweep_epochs=5,
@@ -89,5 +94,6 @@ RULES = {
     "dae_noise": FRACTION, "noise_levels": FRACTION, "range_noise_max": FRACTION, "sensitivity_levels": FRACTION,
     "dnn_grid": Length(2, "two hidden widths"), "dbn_grid": Length(2, "two hidden widths"),
     "mnist_seeds": Range(1, None), "faces_splits": Range(1, None), "variant_seeds": Range(0, None),
-    "dbn_lr_grid": POSITIVE, "spectra_file": File(),
+    "dbn_lr_grid": POSITIVE, "spectra_file": File(), "dbn_scaling_grid": OneOf(("minmax", "sigmoid")),
+    "ablation_seeds": Range(1, None), "converge_min_delta": Range(0.0, None),
 }

@@ -113,7 +113,7 @@ def fit_autoencoder(x_train, *, a: float, epochs: int, batch_size: int, learning
                     hidden: Sequence[int] = (256, 64), tied: bool = True, optimizer: str = "adam", norm=None,
                     x_val=None, patience: int | None = None, noise: Mapping | None = None, checkpoint_dir=None,
                     passes_per_epoch: int = 1, record_initial_loss: bool = False, jit_compile="auto",
-                    desc: str = "AE"):
+                    min_delta: float = 0.0, desc: str = "AE"):
     """Train a dense AE (LReLU, linear output, MSE) and return ``(autoencoder, encoder, history)``.
 
     ``norm=None``: ``x_train`` is already normalised and the AE reproduces it. With ``norm`` (a
@@ -124,7 +124,9 @@ def fit_autoencoder(x_train, *, a: float, epochs: int, batch_size: int, learning
     draw for a DAE) drives early stopping (``patience``), the best epoch's weights restored.
     ``optimizer``: ``"adam"`` or ``"gd"`` (plain mini-batch gradient descent). ``passes_per_epoch``
     > 1 repeats a small training set within one Keras epoch (``epochs``, ``patience`` divided by
-    it): the same passes, less per-epoch overhead. ``checkpoint_dir``: resume after a kill.
+    it): the same passes, less per-epoch overhead. ``min_delta``: an epoch improving the validation
+    loss by less counts as no improvement (so that training to convergence stops).
+    ``checkpoint_dir``: resume after a kill.
     """
     train.set_seed(seed, deterministic=None)
     ae, enc = build_dense_autoencoder(x_train.shape[1], tuple(hidden), a=a, tied=tied)
@@ -147,7 +149,7 @@ def fit_autoencoder(x_train, *, a: float, epochs: int, batch_size: int, learning
         if noise is not None:
             x_val = noisy(x_val, noise.get("level_max") or noise["level"], noise["kind"], seed + 7)
         val = (x_val.astype("float32"), y_val.astype("float32"))
-    cbs = [keras.callbacks.EarlyStopping("val_loss", patience=patience)] if patience and val else []
+    cbs = [keras.callbacks.EarlyStopping("val_loss", patience=patience, min_delta=min_delta)] if patience and val else []
     x_fit = np.tile(x_train, (r, 1)).astype("float32")
     hist = train.fit(model, x_fit, norm.transform(x_fit).astype("float32"), epochs=epochs, batch_size=batch_size,
                      validation_data=val, callbacks=cbs, desc=desc, checkpoint_dir=checkpoint_dir, seed=seed,
@@ -212,20 +214,24 @@ def bottleneck_sweep(cfg: Config, x_train, y_train, x_test, y_test, seed: int) -
 
 
 def train_ae(cfg: Config, data: str, x_train, x_test, val_idx, seed: int, noise: Mapping | None = None,
-             epochs: int | None = None, test_sets: Mapping[str, np.ndarray] | None = None, label: str = "AE") -> dict:
+             epochs: int | None = None, test_sets: Mapping[str, np.ndarray] | None = None, label: str = "AE",
+             converge: bool = False) -> dict:
     """One AE or DAE of Tables 1 and 2 (run unit): tied m-256-64-256-m, Adam, trained on the
     training images less ``val_idx`` (early stopping on those). Keeps ``codes.npz``: ``train`` and
     ``test`` codes of the clean images, ``recon`` (6 test reconstructions) and one entry per
-    ``test_sets`` item (raw test images: noisy or median-filtered). Returns the training summary."""
+    ``test_sets`` item (raw test images: noisy or median-filtered). ``converge``: train until the
+    validation loss stops improving by ``cfg.converge_min_delta`` for ``cfg.converge_patience``
+    epochs, at most ``cfg.converge_epochs``. Returns the training summary."""
     st = settings(cfg, data)
-    epochs = epochs or st["ae_epochs"]
+    epochs = cfg.converge_epochs if converge else (epochs or st["ae_epochs"])
+    patience = cfg.converge_patience if converge else st["ae_patience"]
     norm = make_normalizer().fit(x_train)
     fit_idx = np.setdiff1d(np.arange(len(x_train)), val_idx)
     ae, enc, hist = fit_autoencoder(x_train[fit_idx], x_val=x_train[val_idx], norm=norm, a=st["a"], epochs=epochs,
                                     batch_size=st["ae_batch_size"], learning_rate=cfg.ae_learning_rate,
-                                    patience=st["ae_patience"], seed=seed, noise=noise, checkpoint_dir=_checkpoint(),
+                                    patience=patience, seed=seed, noise=noise, checkpoint_dir=_checkpoint(),
                                     desc=f"{label} {data} seed {seed}", passes_per_epoch=st["passes_per_epoch"],
-                                    jit_compile=False)
+                                    jit_compile=False, min_delta=cfg.converge_min_delta if converge else 0.0)
     arrays = {"train": encode(enc, norm.transform(x_train)), "test": encode(enc, norm.transform(x_test)),
               "recon": ae.predict(norm.transform(x_test[:6]), verbose=0)}
     for k, x in (test_sets or {}).items():
@@ -233,38 +239,66 @@ def train_ae(cfg: Config, data: str, x_train, x_test, val_idx, seed: int, noise:
     _keep("codes.npz", **arrays)
     return {"epochs_run": hist["epochs_run"], "seconds": hist["seconds"], "final loss": hist["loss"][-1],
             "best val loss": float(np.min(hist["val_loss"])), "best epoch": int(np.argmin(hist["val_loss"])) + 1,
+            "epoch cap": max(1, round(epochs / st["passes_per_epoch"])),
             "passes over the data": hist["epochs_run"] * st["passes_per_epoch"]}
 
 
 # ------------------------------------------------------------------------------------------
 # 2. Table 1: perceptron, DNN and DBN on the codes; grid search; baselines
 # ------------------------------------------------------------------------------------------
-def code_scaler(codes_train: np.ndarray):
-    """MinMax scaler of the codes to [0, 1] (clipped), fitted on the training codes: one input
-    space for all three classifiers, and the Bernoulli range the DBN's RBMs need."""
-    return MinMaxScaler(clip=True).fit(codes_train)
+def code_scaler(codes_train: np.ndarray, scaling: str = "minmax"):
+    """The codes' scaler, fitted on the training codes. ``"minmax"``: to [0, 1], clipped (one input
+    space for all three classifiers, and the Bernoulli range the DBN's RBMs need); ``"standard"``:
+    zero mean, unit variance per code unit; ``"sigmoid"``: standardised, then squashed by the
+    logistic function into (0, 1) (an RBM input that keeps the standardised codes' shape);
+    ``"none"``: the raw codes."""
+    from sklearn.preprocessing import StandardScaler
+
+    if scaling == "minmax":
+        return MinMaxScaler(clip=True).fit(codes_train)
+    if scaling == "standard":
+        return StandardScaler().fit(codes_train)
+    if scaling == "sigmoid":
+        return make_pipeline(StandardScaler(), FunctionTransformer(_sigmoid)).fit(codes_train)
+    if scaling == "none":
+        return FunctionTransformer().fit(codes_train)
+    raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+
+
+SCALINGS = ("minmax", "standard", "sigmoid", "none")
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def grid_search(cfg: Config, data: str, kind: str, codes_train, y, seed: int) -> dict:
     """Section 2.3's grid-search CV for ``kind`` ("DNN": widths ``cfg.dnn_grid``; "DBN": widths,
     fine-tuning rate and RBM epochs) on MinMax-scaled codes (run unit). MNIST: 3-fold CV on a
     stratified 20 % of the training codes, as the paper describes; faces: on all 280 codes.
+    The DBN's grid also searches the codes' scaling (``cfg.dbn_scaling_grid``: MinMax, or
+    standardised then sigmoid-squashed, both in [0, 1] as its RBMs need).
     Returns ``{"best": params, "rows": one per candidate}``."""
     st = settings(cfg, data)
     grid = ({"hidden": [list(g) for g in cfg.dnn_grid]} if kind == "DNN" else
             {"hidden": [list(g) for g in cfg.dbn_grid], "learning_rate": list(cfg.dbn_lr_grid),
              "rbm_epochs": list(cfg.rbm_epochs_grid)})
-    c, yy = code_scaler(codes_train).transform(codes_train), y
-    if st["holdout"]:
-        _, c, _, yy = train_test_split(c, y, test_size=st["holdout"], stratify=y, random_state=seed)
-    est = CodeClassifier(kind.lower(), epochs=st["grid_epochs"], seed=seed, batch_size=cfg.clf_batch_size,
-                         learning_rate=learning_rate(cfg, kind), rbm_epochs=cfg.rbm_epochs,
-                         rbm_learning_rate=cfg.rbm_learning_rate)
-    search = train.grid_search(est, grid, c, yy, cv=3, seed=seed, verbose=0)
-    rows = [{**{k: str(v) for k, v in p.items()}, "mean CV accuracy": m, "std": sd}
-            for p, m, sd in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"],
-                                search.cv_results_["std_test_score"])]
-    return {"best": search.best_params_, "rows": rows}
+    rows, best, best_score = [], None, -np.inf
+    for scaling in (("minmax",) if kind == "DNN" else cfg.dbn_scaling_grid):
+        c, yy = code_scaler(codes_train, scaling).transform(codes_train), y
+        if st["holdout"]:
+            _, c, _, yy = train_test_split(c, y, test_size=st["holdout"], stratify=y, random_state=seed)
+        est = CodeClassifier(kind.lower(), epochs=st["grid_epochs"], seed=seed, batch_size=cfg.clf_batch_size,
+                             learning_rate=learning_rate(cfg, kind), rbm_epochs=cfg.rbm_epochs,
+                             rbm_learning_rate=cfg.rbm_learning_rate)
+        search = train.grid_search(est, grid, c, yy, cv=3, seed=seed, verbose=0)
+        extra = {} if kind == "DNN" else {"scaling": scaling}
+        rows += [{**{k: str(v) for k, v in p.items()}, **extra, "mean CV accuracy": m, "std": sd}
+                 for p, m, sd in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"],
+                                     search.cv_results_["std_test_score"])]
+        if search.best_score_ > best_score:
+            best, best_score = {**search.best_params_, **extra}, search.best_score_
+    return {"best": best, "rows": rows}
 
 
 def chosen_settings(cfg: Config, kind: str, best: Mapping | None) -> dict:
@@ -276,15 +310,16 @@ def chosen_settings(cfg: Config, kind: str, best: Mapping | None) -> dict:
 
 
 def fit_classifier(cfg: Config, data: str, kind: str, codes: Mapping[str, np.ndarray], y_train, y_test,
-                   choice: Mapping, seed: int, eval_sets: Sequence[str] = (), scale: bool = True) -> dict:
-    """One classifier (``kind`` in :data:`KINDS`) on ``codes["train"]`` (MinMax-scaled unless
-    ``scale=False``), with the settings ``choice`` (:func:`chosen_settings`); run unit. Returns the
+                   choice: Mapping, seed: int, eval_sets: Sequence[str] = (), scaling: str | None = None) -> dict:
+    """One classifier (``kind`` in :data:`KINDS`) on ``codes["train"]``, scaled by :func:`code_scaler`
+    (``scaling``, else the choice's, else MinMax), with the settings ``choice``
+    (:func:`chosen_settings`); run unit. Returns the
     accuracy on ``codes["test"]`` and on every ``eval_sets`` entry of ``codes``, seconds, epochs
     run and the RBM reconstruction errors (DBN)."""
     st = settings(cfg, data)
     rbm_epochs = cfg.rbm_epochs if choice.get("rbm_epochs") is None else choice["rbm_epochs"]
-    sc = code_scaler(codes["train"]) if scale else None
-    tf_ = (lambda c: sc.transform(c)) if scale else (lambda c: c)
+    sc = code_scaler(codes["train"], scaling or choice.get("scaling", "minmax"))
+    tf_ = sc.transform
     with train.Stopwatch() as t:
         clf = CodeClassifier(kind.lower(), choice["hidden"], epochs=st["clf_epochs"], batch_size=cfg.clf_batch_size,
                              seed=seed, learning_rate=choice["learning_rate"], rbm_epochs=rbm_epochs,
