@@ -628,8 +628,9 @@ def _cell(rec, table, ds, model, noise=None) -> str:
 
 
 def _diff(rec, ds, a, b, noise=None) -> str:
-    p = paired(rec, a, b, ds, noise, names=(f"{ds} {a[1]}", b[1]))
-    return p.text() if p.diff.n else "not run"
+    if not (len(accs(rec, a[0], ds, a[1], noise)) and len(accs(rec, b[0], ds, b[1], noise))):
+        return f"{ds}: not run"
+    return paired(rec, a, b, ds, noise, names=(f"{ds} {a[1]}", b[1])).text()
 
 
 def measured_answers(rec: pd.DataFrame, perceptron: pd.DataFrame | None, cfg: Config) -> dict[str, str]:
