@@ -6,8 +6,8 @@ NB = "01_two_stage_autoencoder"
 
 def test_none_takes_the_profile_value_and_overrides_win():
     p = config.resolve(NB, "smoke", 3, ae_epochs=None, mnist_train=123)
-    assert p["ae_epochs"] == config.profiles(NB)["smoke"]["ae_epochs"]
-    assert p["mnist_train"] == 123 and p["seed"] == 3 and p["profile"] == "smoke"
+    assert p.ae_epochs == config.paper_module(NB).config.PROFILES["smoke"]["ae_epochs"]
+    assert p.mnist_train == 123 and p.seed == 3 and p.profile == "smoke"
 
 
 @pytest.mark.parametrize(

@@ -131,13 +131,13 @@ def test_code_classifiers_learn_a_separable_problem(kind, hidden):
 
 def test_same_seed_gives_the_same_weights_on_cpu():
     from imgclf import train
-    from imgclf.papers.p01_two_stage_autoencoder import train_autoencoder
+    from imgclf.papers.p01_two_stage_autoencoder.pipeline import fit_autoencoder
 
     x = np.random.default_rng(0).random((128, 30)).astype("float32")
     runs = []
     for _ in range(2):
         train.set_seed(7)
-        ae, _, hist = train_autoencoder(x, hidden=(16, 4), epochs=2, batch_size=32, seed=7)
+        ae, _, hist = fit_autoencoder(x, hidden=(16, 4), a=10.0, epochs=2, batch_size=32, learning_rate=1e-3, seed=7)
         runs.append((ae.get_weights(), hist["loss"]))
     assert runs[0][1] == runs[1][1]
     for a, b in zip(runs[0][0], runs[1][0]):

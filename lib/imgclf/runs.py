@@ -393,7 +393,14 @@ class Runs:
         weights it kept; ``None`` when it has not finished."""
         unit = Unit(name or fn.__qualname__, call_key(fn, kwargs, name), self.root)
         unit.dir = self.root / unit.key
-        return unit if self.finished(unit) is not None else None
+        if self.finished(unit) is not None:
+            return unit
+        if self.reuse == "any-code":  # the unit cached() reused: the same call computed by other code
+            for other in self._other_code(unit):
+                old = Unit(unit.name, other.name, other)
+                if self.finished(old) is not None:
+                    return old
+        return None
 
     def _other_code(self, unit: Unit) -> list[Path]:
         """Folders of the same call computed by other code (``<name>-<call>-<other code hash>``)."""

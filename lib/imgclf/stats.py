@@ -44,6 +44,9 @@ class Summary:
             return f"{self.mean:.{digits}f} (n={self.n})"
         return f"{self.mean:.{digits}f} ± {self.sd:.{digits}f} (n={self.n})"
 
+    def __str__(self) -> str:  # how pandas shows and writes a Summary cell
+        return self.text()
+
     def __format__(self, spec: str) -> str:
         return self.text(int(spec[1:-1]) if spec.startswith(".") and spec.endswith("f") else 4)
 

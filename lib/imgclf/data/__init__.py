@@ -5,7 +5,7 @@
 * :mod:`.integrity`: checksums, downloads, and the two errors every loader raises;
 * :mod:`.datasets`: MNIST, the faces, densitograms, Linnaeus 5 / flowers, image folders, MURA;
 * :mod:`.images`: image decoding, checked reading, the decoded-image cache;
-* :mod:`.transforms`: noise, subsets, the faces split, tf.data pipelines;
+* :mod:`.transforms`: noise and subsets;
 * :mod:`.duplicates`: near-duplicate groups and group-aware splits.
 
 Files are looked up under the data directory (:func:`imgclf.config.data_dir`); a missing file is

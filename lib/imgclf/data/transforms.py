@@ -1,4 +1,4 @@
-"""Noise, subsets, the faces split and tf.data pipelines."""
+"""Noise and subsets."""
 
 from __future__ import annotations
 
@@ -46,21 +46,3 @@ def stratified_subset(
 
     xs, _, ys, _ = train_test_split(x, y, train_size=n, stratify=y, random_state=seed)
     return xs, ys
-
-
-
-# ------------------------------------------------------------------------------------------
-# tf.data
-# ------------------------------------------------------------------------------------------
-def to_dataset(x, y=None, batch_size: int = 32, shuffle: bool = False, seed: int = 0, cache: bool = True):
-    """A batched, prefetched ``tf.data.Dataset`` over in-memory arrays."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(min(len(x), 10_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
