@@ -124,7 +124,9 @@ PYEOF
 
 ensure_jax() {
   # the JAX backend in .venv (the [jax] extra), installed once
-  python -c "import jax" 2>/dev/null || python -m pip install -q "jax>=0.4.30" || die "could not install jax"
+  local lock=()
+  [[ -f requirements-lock.txt ]] && lock=(-c requirements-lock.txt)
+  python -c "import jax" 2>/dev/null || python -m pip install -q "${lock[@]}" "jax>=0.4.30" || die "could not install jax"
 }
 
 # what gpu-check brings to a machine that has JAX but no network and no TensorFlow (Python 3.12 there)
@@ -149,7 +151,7 @@ case "${1:-}" in
       exec python3 -m imgclf.gpucheck "$@"
     fi
     activate; ensure_jax; exec python -m imgclf.gpucheck "$@" ;;
-  test) shift; activate; exec python -m pytest "$@" ;;
+  test) shift; activate; [[ "${KERAS_BACKEND:-tensorflow}" == jax ]] && ensure_jax; exec python -m pytest "$@" ;;
   check) shift; activate; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
   publish) shift; activate; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
   readme) shift; activate; readme "$@"; exit ;;

@@ -76,6 +76,7 @@ TINY03 = dict(mnist_train=640, mnist_test=200, image_size=32, epochs=2, vgg16_ep
 
 @pytest.mark.notebook
 @pytest.mark.realdata
+@pytest.mark.portable  # CI runs it under JAX too: paper 4's fitness is keras.ops, its training train.fit
 def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path):
     pm.execute_notebook(str(NB04), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                         parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path), **TINY04))
