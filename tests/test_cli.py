@@ -54,7 +54,8 @@ def test_help_prints_the_usage_without_building_the_environment(bare_copy, args)
     (["--profile="], "--profile needs a value"),
     (["--budget"], "--budget needs a value"),
     (["-y"], "-y needs a YAML mapping"),
-    (["--profile", "huge"], "--profile must be smoke or paper, got 'huge'"),
+    (["--profile", "huge!"], "--profile must be a profile name (smoke, paper, cpu32...), got 'huge!'"),
+    (["--backend", "theano"], "--backend must be tensorflow, jax or torch, got 'theano'"),
     (["--frobnicate"], "unknown option --frobnicate"),
 ])
 def test_an_option_without_its_value_gets_a_clear_message(bare_copy, args, message):
@@ -85,7 +86,7 @@ def test_a_failed_notebook_prints_its_exception(tmp_path):
     failed = [line.strip() for line in lines if "FAILED" in line]
     assert failed == ["FAILED: ValueError: bad value 42: expected 0 to 9  (cell In [4])"], res.stdout
     assert any(line.strip().startswith("ok in") for line in lines), res.stdout  # 02 ran after 01 failed
-    assert "bad value 42" in (tmp_path / "reports" / "logs" / "01_fails.log").read_text()
+    assert "bad value 42" in (tmp_path / "reports" / "logs" / "01_fails.smoke.log").read_text()
 
 
 def test_readme_says_updated_only_when_the_file_changed(tmp_path):

@@ -18,7 +18,9 @@ import keras
 import numpy as np
 import pytest
 
-from imgclf import train
+from training_helpers import Kill, small_model
+
+from imgclf import runs, train
 from imgclf.runs import DamagedRecord, Runs
 from imgclf.train import DamagedCheckpoint
 
@@ -29,27 +31,11 @@ KW = dict(epochs=5, batch_size=32, validation_data=(X[:50], Y[:50]), seed=7, res
 
 
 def _model(width=16):
-    train.set_seed(3)
-    inp = keras.Input((20,))
-    h = keras.layers.Dropout(0.3)(keras.layers.Dense(width, activation="relu")(inp))
-    m = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(h))
-    m.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return m
+    return small_model(width)
 
 
-class _Kill(keras.callbacks.Callback):
-    """Stands in for a kill in the middle of epoch ``at``."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == self.at and batch == 2:
-            raise KeyboardInterrupt
+def _Kill(at):
+    return Kill(at, batch=2)
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +217,7 @@ def test_a_real_sigkill_mid_training_resumes_with_the_same_numbers(tmp_path, ref
 
 # -- stored unit records --------------------------------------------------------------------
 def _count(calls):
-    def work(unit):
+    def work(lr):
         calls.append(1)
         return {"acc": 0.75, "values": list(range(50))}
     return work
@@ -240,10 +226,10 @@ def _count(calls):
 @pytest.mark.parametrize("damage", ["truncated", "binary", "list", "other key", "no result", "empty"])
 def test_a_damaged_or_foreign_unit_record_is_recomputed_with_a_warning_naming_it(tmp_path, damage):
     calls = []
-    Runs(tmp_path, log=lambda s: None).run("a", _count(calls), settings={"lr": 1}, seed=0)
-    Runs(tmp_path, log=lambda s: None).run("b", _count(calls), settings={"lr": 2}, seed=0)
-    unit = Runs(tmp_path).unit("a", {"lr": 1}, seed=0)
-    rec_path = unit.dir / "result.json"
+    Runs(tmp_path, log=lambda s: None).cached(_count(calls), name="a", lr=1)
+    Runs(tmp_path, log=lambda s: None).cached(_count(calls), name="b", lr=2)
+    key = runs.call_key(_count(calls), {"lr": 1}, "a")
+    rec_path = tmp_path / key / "result.json"
     whole = rec_path.read_bytes()
     if damage == "truncated":
         rec_path.write_bytes(whole[: len(whole) // 2])
@@ -252,7 +238,7 @@ def test_a_damaged_or_foreign_unit_record_is_recomputed_with_a_warning_naming_it
     elif damage == "list":
         rec_path.write_text("[1, 2, 3]")
     elif damage == "other key":  # another unit's whole record copied over this one
-        shutil.copy(Runs(tmp_path).unit("b", {"lr": 2}, seed=0).dir / "result.json", rec_path)
+        shutil.copy(tmp_path / runs.call_key(_count(calls), {"lr": 2}, "b") / "result.json", rec_path)
     elif damage == "no result":
         rec = json.loads(whole)
         del rec["result"]
@@ -261,19 +247,18 @@ def test_a_damaged_or_foreign_unit_record_is_recomputed_with_a_warning_naming_it
         rec_path.write_bytes(b"")
     assert len(calls) == 2
     with pytest.warns(DamagedRecord, match=str(rec_path).replace(".", r"\.")):
-        out = Runs(tmp_path, log=lambda s: None).run("a", _count(calls), settings={"lr": 1}, seed=0)
+        out = Runs(tmp_path, log=lambda s: None).cached(_count(calls), name="a", lr=1)
     assert out == {"acc": 0.75, "values": list(range(50))} and len(calls) == 3  # recomputed
     rec = json.loads(rec_path.read_text())
-    assert rec["key"] == unit.key and rec["result"] == out  # whole again, of its own key
+    assert rec["key"] == key and rec["result"] == out  # whole again, of its own key
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Runs(tmp_path, log=lambda s: None).run("a", _count(calls), settings={"lr": 1}, seed=0)
+        Runs(tmp_path, log=lambda s: None).cached(_count(calls), name="a", lr=1)
     assert len(calls) == 3  # and reused from then on
 
 
 def test_damaged_unit_arrays_are_named(tmp_path):
-    runs = Runs(tmp_path, log=lambda s: None)
-    unit = runs.unit("a", {}, seed=0)
+    unit = runs.Unit("a", "a-key", tmp_path / "a-key")
     unit.save_arrays(w=np.arange(1000))
     _truncate(unit.dir / "arrays.npz")
     with pytest.raises(OSError, match=r"arrays\.npz.*delete the folder"):

@@ -97,9 +97,13 @@ def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path
     # columns say the setting as run, and which of the paper's columns it stands for
     row = t2[("k-NN CMA-ES (random start, per-layer search)", "200/100, 1 epochs")]
     assert row["paper_setting"] == "4000/1000, 5 epochs" and row["paper"] == 97.5
-    # evolution moved every run's kernels (evolved rows that are the random-kernel control fail here)
-    moved = [v["kernel_change"] for k, v in res["metrics"].items() if "random start" in k]
-    assert len(moved) == 3 * 2 * 2 and all(max(c) > 0 for c in moved)  # 3 columns x CMA-ES/PSO x 2 seeds
+    # evolution moved the kernels (evolved rows that are the random-kernel control fail here); with one
+    # generation an elitist run may keep its start when no candidate beat it, so each optimiser must
+    # have moved in some of its runs, not in every one
+    moved = {k: v["kernel_change"] for k, v in res["metrics"].items() if "random start" in k}
+    assert len(moved) == 3 * 2 * 2  # 3 columns x CMA-ES/PSO x 2 seeds
+    for method in ("CMA-ES", "PSO"):
+        assert any(max(c) > 0 for k, c in moved.items() if k.lower().startswith(method.lower()[:3])), (method, moved)
     # the claim: evolved minus random kernels, paired over the 2 seeds, as numbers
     claims = {c["what"]: c for c in res["claims"]}
     assert len(claims) == 2 and all(c["diff_n"] == 2 and c["verdict"] in ("beats", "below", "tie") for c in claims.values())

@@ -10,6 +10,8 @@ import time
 import keras
 import numpy as np
 import pytest
+from training_helpers import Kill, small_model
+
 from imgclf import reports, runs, train
 from imgclf.runs import Runs
 
@@ -77,25 +79,12 @@ def test_report_marks_a_budgeted_run_partial(tmp_path):
     assert any("partial: 0 of 1 runs" in n for n in res["notes"])
 
 
-def _model():
-    train.set_seed(3)
-    inp = keras.Input((20,))
-    h = keras.layers.Dropout(0.3)(keras.layers.Dense(16, activation="relu")(inp))
-    m = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(h))
-    m.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return m
+def _model(width=16):
+    return small_model(width)
 
 
-class _Kill(keras.callbacks.Callback):
-    """Stands in for a kill in the middle of epoch ``at`` (after some of its batches)."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == self.at and batch == 3:
-            raise KeyboardInterrupt
+def _Kill(at):
+    return Kill(at, batch=3)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
