@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 from imgclf import metrics
 from sklearn import metrics as skm
+
+pytestmark = pytest.mark.portable  # no TensorFlow here: runs under every Keras backend
 
 
 def test_per_class_report_matches_scikit_learn_and_derives_specificity():

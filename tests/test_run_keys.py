@@ -12,6 +12,8 @@ import pytest
 from imgclf import config, runs
 from imgclf.runs import DamagedRecord, Runs, call_key, code_fingerprint, code_modules
 
+pytestmark = pytest.mark.portable  # no TensorFlow here: runs under every Keras backend
+
 
 @dataclass(frozen=True)
 class Cfg(config.Common):

@@ -7,6 +7,8 @@ import pytest
 from imgclf import stats
 from scipy import stats as st
 
+pytestmark = pytest.mark.portable  # no TensorFlow here: runs under every Keras backend
+
 RUNS = [0.9712, 0.9650, 0.9731, 0.9688, 0.9701]
 
 

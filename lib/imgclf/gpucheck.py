@@ -208,7 +208,7 @@ def main(argv=None) -> int:
     res = {"tiny": tiny, "note": ("tiny sizes on a CPU: a rehearsal of the command, not a measurement"
                                   if tiny else "one GPU, full sizes"), "machine": _timed(machine)}
     if not a.skip_tests:
-        res["portable_tests"] = _timed(portable_tests, 120 if tiny else 150)
+        res["portable_tests"] = _timed(portable_tests, 300 if tiny else 200)
     try:
         from . import config as _config
 
