@@ -276,3 +276,25 @@ def test_a_damaged_training_time_log_is_named_and_started_afresh(tmp_path):
     assert len(clock.seconds) == 1 and [float(v) for v in p.read_text().split()] == clock.seconds
     good = train.TrainingClock(p)  # whole again: read back without a warning
     assert good.seconds == clock.seconds
+
+
+def test_a_damaged_generation_log_is_named_and_never_blocks_the_evolution(tmp_path):
+    """CMA-ES/PSO checkpoints (runs.GenerationLog): a cut file or one of other settings is named and
+    the run starts over; a generation whose candidates differ from the record resumes from there."""
+    path = tmp_path / "layer1.json"
+    log = runs.GenerationLog(path, {"method": "cma", "seed": 1})
+    cands = [np.full((4, 3), g, np.float32) for g in range(3)]
+    for g in range(3):
+        log.add(cands[g], np.arange(4.0) + g, {"generation": g})
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # cut by a kill outside the atomic write
+    with pytest.warns(DamagedRecord, match=rf"{path}.*damaged.*starts over"):
+        assert len(runs.GenerationLog(path, {"method": "cma", "seed": 1})) == 0
+    path.write_bytes(whole)
+    with pytest.warns(DamagedRecord, match="other settings"):
+        assert len(runs.GenerationLog(path, {"method": "cma", "seed": 2})) == 0
+    again = runs.GenerationLog(path, {"method": "cma", "seed": 1})
+    assert again.replay(0, cands[0]).tolist() == [0, 1, 2, 3]
+    with pytest.warns(DamagedRecord, match="resuming from generation 1"):
+        assert again.replay(1, cands[2]) is None  # not the recorded candidates
+    assert len(again) == 1  # generation 0 kept, the rest is evaluated again

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from imgclf.runs import DamagedRecord
 import tensorflow as tf
 from imgclf import config
 from imgclf.papers import p04_knn_slicing_evolution
@@ -89,11 +90,13 @@ def test_per_filter_search_killed_and_run_again_ends_as_an_uninterrupted_run(tin
     assert whole.fitness[-1] > whole.fitness_start
 
 
-def test_a_checkpoint_of_other_settings_is_refused(tiny, tmp_path):
+def test_a_checkpoint_of_other_settings_is_named_and_the_run_starts_over(tiny, tmp_path):
     with pytest.raises(Killed):
         p04.optimise_serial("cma", tiny["conv"], *tiny["fit"], checkpoint_dir=tmp_path, on_generation=kill_at(1, 1), **KW)
-    with pytest.raises(RuntimeError, match="other settings"):
-        p04.optimise_serial("cma", tiny["conv"], *tiny["fit"], checkpoint_dir=tmp_path, **{**KW, "sigma": 2.0})
+    with pytest.warns(DamagedRecord, match="other settings"):  # never blocks the unit for good
+        over = p04.optimise_serial("cma", tiny["conv"], *tiny["fit"], checkpoint_dir=tmp_path, **{**KW, "sigma": 2.0})
+    fresh = p04.optimise_serial("cma", tiny["conv"], *tiny["fit"], checkpoint_dir=tmp_path / "fresh", **{**KW, "sigma": 2.0})
+    assert over.fitness == fresh.fitness
 
 
 def test_evolution_unit_resumes_and_is_then_reused(tiny, tmp_path):

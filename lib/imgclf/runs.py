@@ -573,14 +573,21 @@ class GenerationLog:
         self.path, self.settings = path, jsonable(settings)
         self.records: list[dict] = []
         if path is not None and path.is_file():
+            # a damaged or foreign checkpoint never blocks the run: it is named and the run starts over
             try:
                 stored = json.loads(path.read_text())
-            except (OSError, ValueError, UnicodeDecodeError) as e:
-                raise RuntimeError(f"checkpoint {path} is damaged ({e}); delete it to start this run over") from e
-            if stored.get("settings") != self.settings:
-                raise RuntimeError(f"checkpoint {path} was written with other settings: {stored.get('settings')} "
-                                   f"!= {self.settings}; delete it to start over")
-            self.records = stored["generations"]
+                records = stored["generations"]
+                if not isinstance(records, list):
+                    raise ValueError("no list of generations")
+            except (OSError, ValueError, UnicodeDecodeError, TypeError, KeyError) as e:
+                warnings.warn(f"checkpoint {path} is damaged ({type(e).__name__}: {e}); this run starts over",
+                              DamagedRecord, stacklevel=2)
+            else:
+                if stored.get("settings") != self.settings:
+                    warnings.warn(f"checkpoint {path} was written with other settings ({stored.get('settings')}); "
+                                  "this run starts over", DamagedRecord, stacklevel=2)
+                else:
+                    self.records = records
 
     def __len__(self) -> int:
         return len(self.records)
@@ -590,9 +597,16 @@ class GenerationLog:
         if gen >= len(self.records):
             return None
         rec = self.records[gen]
-        if rec["digest"] != digest(candidates):
-            raise RuntimeError(f"checkpoint {self.path}: generation {gen}'s candidates differ from the recorded "
-                               "ones (the optimiser, its seed or its start changed); delete it to start over")
+        try:
+            same = rec["digest"] == digest(candidates) and len(rec["fitness"]) == len(candidates)
+        except (TypeError, KeyError):
+            same = False
+        if not same:  # the state up to gen - 1 was replayed exactly: go on from there
+            warnings.warn(f"checkpoint {self.path}: generation {gen} does not match its record (damaged, or the "
+                          f"optimiser, its seed or its start changed); resuming from generation {gen}",
+                          DamagedRecord, stacklevel=2)
+            self.records = self.records[:gen]
+            return None
         return np.asarray(rec["fitness"], np.float64)
 
     def row(self, gen: int) -> dict:
