@@ -62,3 +62,8 @@ def test_paired_verdicts_and_direction():
     assert stats.paired([0.99], [0.5]).verdict() == "tie"  # one pair is not a difference
     with pytest.raises(ValueError, match="same seeds"):
         stats.paired([0.9, 0.8], [0.9])
+
+
+def test_float32_dust_is_no_difference():
+    acc = np.array([0.24, 0.26, 0.25])
+    assert stats.paired(acc.astype(np.float32).astype(float) - 5e-9, acc).verdict() == "tie"

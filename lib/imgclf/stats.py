@@ -22,6 +22,8 @@ import numpy as np
 from scipy import stats as _st
 
 CONFIDENCE = 0.95
+DUST = 1e-7
+"""A paired difference smaller than this is 0 (float32 carries about 7 digits)."""
 
 
 @dataclass(frozen=True)
@@ -103,5 +105,8 @@ def paired(a: Sequence[float], b: Sequence[float], names: tuple[str, str] = ("a"
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     if a.shape != b.shape:
         raise ValueError(f"paired() needs runs on the same seeds or splits: {a.size} values against {b.size}")
-    # rounded: two accuracies of one model read from different sums differ by 1e-17, which is no difference
-    return Paired(names[0], names[1], summarize(np.round(a - b, 12)))
+    # metrics come as float32 (Keras) or float64 (scikit-learn): the same value read both ways differs by
+    # ~1e-8, which is no difference (it would give a zero-width interval: "below" for a tie)
+    d = a - b
+    d[np.abs(d) < DUST] = 0.0
+    return Paired(names[0], names[1], summarize(d))

@@ -629,11 +629,8 @@ def versus_majority(folds: pd.DataFrame, majority: pd.DataFrame, name: str):
     ks = [k for k in majority.index if k in folds.index]
     if len(ks) < len(majority):
         return None
-    # Keras reports accuracy in float32: round both to 1e-6 (far below 1 image in 10^5), so a model
-    # exactly at the majority class differs by 0, not by -5e-9 with a zero-width interval ("below")
-    model = np.round(folds.loc[ks, "val accuracy"].astype(float).to_numpy(), 6)
-    return stats.paired(model, np.round(majority.loc[ks, "val accuracy"].to_numpy(), 6),
-                        names=(name, "majority class"))
+    return stats.paired(folds.loc[ks, "val accuracy"].astype(float).to_numpy(),
+                        majority.loc[ks, "val accuracy"].to_numpy(), names=(name, "majority class"))
 
 
 MAJORITY = "majority class"
