@@ -206,3 +206,24 @@ def test_a_unit_killed_after_its_last_epoch_keeps_its_trained_weights(tmp_path):
     assert h["resumed_at_epoch"] == 3 and len(h["loss"]) == 3
     for a, b in zip(ref.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_only_computes_the_named_unit_and_lists_the_units_used(tmp_path):
+    calls = []
+
+    def work(lr):
+        calls.append(lr)
+        return {"acc": lr / 10}
+
+    full = Runs(tmp_path / "a", log=lambda s: None)
+    full.cached(work, lr=1)
+    full.cached(work, lr=2)
+    keys = [u["key"] for u in full.summary()["units"]]
+    assert len(keys) == 2 and all(u["reused"] is False for u in full.summary()["units"])
+    calls.clear()
+    stem = keys[1].rsplit("-", 1)[0]  # the key without its code hash names the same call
+    one = Runs(tmp_path / "b", log=lambda s: None, only=stem)
+    assert one.cached(work, lr=1) is None and one.cached(work, lr=2) == {"acc": 0.2}
+    assert calls == [2]
+    s = one.summary()
+    assert s["partial"] and [u["key"] for u in s["units"]] == [keys[1]] and s["only"] == stem

@@ -26,6 +26,7 @@ import dataclasses
 import importlib
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,7 @@ class Common:
     reports_root: str | None = not_a_key(None)  # None: reports/ beside the notebooks
     budget_minutes: float | None = not_a_key(None)  # start no new run unit after this many minutes
     reuse_runs: bool | str = not_a_key(True)  # False: recompute every unit; "any-code": keep old-code units
+    runs_only: str | None = not_a_key(None)  # compute only the unit of this key (./run_all.sh reproduce); skip the rest
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, for ``results.json`` and the report's settings table."""
@@ -303,6 +305,10 @@ def make(paper_config: ModuleType, profile: str = "paper", seed: int = 0, **over
             value = _check_budget(value)
         elif name == "reuse_runs":
             value = _check_reuse(value)
+        elif name == "runs_only":
+            if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9.-]+", value):
+                raise ParameterError(f"parameter 'runs_only' must be a run unit key such as "
+                                     f"'fit-model-0123456789-abcdef01', got {value!r}")
         else:
             value = _check_like(name, value, values.get(name, getattr(base, name)))
         values[name] = _frozen(value)

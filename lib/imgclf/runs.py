@@ -345,15 +345,21 @@ class Runs:
     unit; ``"any-code"`` also reuses a finished unit of the same call computed by other code (kept
     on purpose; listed in :meth:`summary`). ``budget_minutes`` (``None``: no limit) counts from the
     creation of this object, i.e. the notebook's start.
+
+    ``only`` (``None``: every unit) names the one unit to compute, by key or by key without its
+    code hash (``<name>-<call hash>``, so the same call made by changed code still counts): every
+    other unit is skipped as if the budget were spent. ``./run_all.sh reproduce`` recomputes one
+    published unit this way.
     """
 
     def __init__(self, root: str | os.PathLike, *, reuse: bool | str = True, budget_minutes: float | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, only: str | None = None):
         if reuse not in (True, False, "any-code"):
             raise ValueError(f"reuse must be True, False or 'any-code', got {reuse!r}")
         self.root = Path(root)
         self.reuse = reuse
         self.budget_minutes = budget_minutes
+        self.only = only
         self.log = log or log_info
         self._t0 = time.monotonic()
         self.ran: list[str] = []
@@ -362,6 +368,7 @@ class Runs:
         self.skipped: list[str] = []  # not finished in this run: not started, or stopped mid-way
         self.stopped: list[str] = []  # of those, stopped mid-way at a checkpoint (resumed next time)
         self.commits: set[str] = set()  # the commits the used units were computed at
+        self.units: list[dict] = []  # every unit this run used: name, key, seconds, commit, reused
 
     # -- budget ----------------------------------------------------------------------------
     def elapsed_minutes(self) -> float:
@@ -426,6 +433,9 @@ class Runs:
 
     def _run(self, unit: Unit, call: Callable[[], Any], *, settings: Mapping[str, Any], code: bool) -> Any:
         name = unit.name
+        if self.only is not None and self.only not in (unit.key, unit.key.rsplit("-", 1)[0]):
+            self.skipped.append(name)
+            return None
         with _UnitLock(self.root / f"{unit.key}.lock", self.log):
             if self.reuse:
                 rec = self.finished(unit)
@@ -438,6 +448,7 @@ class Runs:
                             break
                 if rec is not None:
                     self.reused.append(name)
+                    self._used(unit, rec, reused=True)
                     if rec.get("commit"):
                         self.commits.add(rec["commit"])
                     self.log(f"[runs] reused {name} ({unit.key}, finished {rec.get('finished', '?')})")
@@ -481,7 +492,12 @@ class Runs:
             atomic_write_json(unit.dir / RESULT, rec)
             shutil.rmtree(unit.checkpoint, ignore_errors=True)
             self.ran.append(name)
+            self._used(unit, rec, reused=False)
             return result
+
+    def _used(self, unit: Unit, rec: dict, *, reused: bool) -> None:
+        self.units.append({"name": unit.name, "key": unit.key, "seconds": rec.get("seconds"),
+                           "commit": rec.get("commit"), "dirty": rec.get("dirty"), "reused": reused})
 
     # -- summary ---------------------------------------------------------------------------
     @property
@@ -498,7 +514,8 @@ class Runs:
                 "stopped_mid_unit": list(self.stopped), "reused_other_code": list(self.reused_other_code),
                 "commits": sorted(self.commits),
                 "done": self.done, "total": self.total, "partial": bool(self.skipped),
-                "budget_minutes": self.budget_minutes, "reuse": self.reuse}
+                "budget_minutes": self.budget_minutes, "reuse": self.reuse, "only": self.only,
+                "units": list(self.units)}
 
     def status(self) -> str:
         """``"complete: 12 of 12 runs (5 reused)"`` or ``"partial: 5 of 12 runs"``."""

@@ -82,7 +82,8 @@ def start(paper: types.ModuleType, namespace: Mapping[str, Any]):
     # paper 3 decides determinism with its device set-up (off on a GPU); the others keep it on
     train.set_seed(cfg.seed, deterministic=getattr(paper, "DETERMINISTIC", True))
     report = Report(paper.NOTEBOOK, cfg.as_dict(), root=cfg.reports_root, title=paper.TITLE)
-    report.runs = Runs(report.dir / "runs", reuse=cfg.reuse_runs, budget_minutes=cfg.budget_minutes)
+    report.runs = Runs(report.dir / "runs", reuse=cfg.reuse_runs, budget_minutes=cfg.budget_minutes,
+                       only=cfg.runs_only)
     train.log_tensorboard_to(report.dir / "tensorboard" / cfg.profile)
     # one row per setting: a wide one-row table would be cut by pandas and hide the profile
     display(pd.DataFrame({"value": {k: str(v) for k, v in cfg.as_dict().items()}}))
