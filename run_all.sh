@@ -26,6 +26,10 @@
 #                                   scrolls sideways at 1366 or 375 px, no table clipped or cut; screenshots in
 #                                   reports/screenshots/ (--docs: also docs/index.png for the README)
 #   ./run_all.sh publish [01 ...]   copy the last complete paper-profile runs from reports/ to results/
+#                                   (--profile cpu32|cpu4000: that CPU-sized run, in the paper's place)
+#   ./run_all.sh reproduce NN [UNIT] recompute one published run unit of notebook NN (the cheapest, or the
+#                                   one named) at HEAD, compare it with results/NN_*/units.json: prints
+#                                   the numbers and "reproduced: yes|no"
 #   ./run_all.sh readme [FILE]      regenerate the README's result tables from results/ (says whether
 #                                   the file changed)
 #
@@ -154,6 +158,8 @@ case "${1:-}" in
   test) shift; activate; [[ "${KERAS_BACKEND:-tensorflow}" == jax ]] && ensure_jax; exec python -m pytest "$@" ;;
   check) shift; activate; exec python -m imgclf.browser --reports "$REPORTS" "$@" ;;
   publish) shift; activate; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
+  reproduce) shift; [[ $# -ge 1 ]] || die "reproduce needs a notebook number, e.g. ./run_all.sh reproduce 02"
+    activate; exec python -m imgclf.reports reproduce --reports "$REPORTS" "$@" ;;
   readme) shift; activate; readme "$@"; exit ;;
 esac
 
@@ -229,8 +235,8 @@ for nb in notebooks/[0-9]*.ipynb; do
   fi
   python -m imgclf.reports status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
   echo "    $status in ${secs}s"
-  if [[ "$status" == ok && "$PROFILE" == paper && $OVERRIDES == 0 ]]; then
-    python -m imgclf.reports publish --reports "$REPORTS" "$name" || echo "    (publishing to results/ failed)"
+  if [[ "$status" == ok && "$PROFILE" =~ ^(paper|cpu32|cpu4000)$ && $OVERRIDES == 0 ]]; then
+    python -m imgclf.reports publish --reports "$REPORTS" --profile "$PROFILE" "$name" || echo "    (publishing to results/ failed)"
   fi
 done
 if [[ $ran == 0 ]]; then

@@ -2,7 +2,8 @@
 
     python -m imgclf.reports status [--reports DIR] NAME ok|failed SECONDS PROFILE LOGFILE  # after each notebook
     python -m imgclf.reports build [--reports DIR]                # reports/index.html, at the end
-    python -m imgclf.reports publish [--reports DIR] [PREFIX ...] # last complete paper runs -> results/
+    python -m imgclf.reports publish [--reports DIR] [--profile P] [PREFIX ...]  # last complete runs -> results/
+    python -m imgclf.reports reproduce [--reports DIR] NN [UNIT]  # recompute one published unit, compare
     python -m imgclf.reports readme [README]                      # README tables from results/
 """
 
@@ -39,7 +40,17 @@ def main(argv: list[str]) -> int:
         print(index.build(reports, RESULTS))
         return 0
     if argv[:1] == ["publish"]:
-        return publish.publish(argv[1:], reports, RESULTS)
+        args, profile = argv[1:], "paper"
+        if "--profile" in args:
+            i = args.index("--profile")
+            if i + 1 >= len(args):
+                raise SystemExit("--profile needs a name")
+            profile, args = args[i + 1], args[:i] + args[i + 2:]
+        return publish.publish(args, reports, RESULTS, profile)
+    if argv[:1] == ["reproduce"] and len(argv) in (2, 3):
+        from . import reproduce
+
+        return reproduce.main(argv[1], argv[2] if len(argv) == 3 else None, reports, RESULTS)
     if argv[:1] == ["readme"]:
         path = Path(argv[1]) if len(argv) > 1 else README
         done = publish.update_readme(path, RESULTS)

@@ -127,7 +127,9 @@ def run_view(name: str, profile: str, status: dict | None, reports: Path, result
     rec, folder, source = shown_run(name, profile, reports, results)
     res = rec.data
     failed = status is not None and status.get("status") != "ok"
-    view = {"profile": profile, "badges": [], "failed": None, "warnings": [], "damaged": [], "links": [],
+    # a published CPU-sized run (cpu32, cpu4000) stands in the paper's place under its own name
+    shown = res.get("profile") if source == "results" and isinstance(res.get("profile"), str) else profile
+    view = {"profile": shown, "badges": [], "failed": None, "warnings": [], "damaged": [], "links": [],
             "prov": None, "not_comparable": None, "headline": [], "claims": [], "thumbs": [], "notes": [],
             "norun": False, "empty": False}
     if status is not None:

@@ -1,8 +1,9 @@
 """``results/``: the last complete paper-profile run of each notebook, tracked in git, with its
 report page; and the README's result tables made from it.
 
-``results/<notebook>/`` holds ``results.json`` (with ``published``), the CSV tables, the figures
-as small PNGs (at most :data:`FIGURE_MAX_WIDTH` px wide) and ``report.html``, the report view of
+``results/<notebook>/`` holds ``results.json`` (with ``published``), ``units.json`` (the record of
+every run unit the run used: key, commit, seconds and result, what ``./run_all.sh reproduce``
+recomputes and compares), the CSV tables, the figures as small PNGs (at most :data:`FIGURE_MAX_WIDTH` px wide) and ``report.html``, the report view of
 that run rendered with those small figures. The whole folder must fit :data:`PUBLISH_BUDGET`:
 figures are quantised to 256 colours when over it, and the report page is left out (and the run
 says so) when it still does not fit.
@@ -28,6 +29,9 @@ FIGURE_MAX_WIDTH = 1100
 PUBLISH_BUDGET = 3_000_000
 """Bytes per notebook under results/ (tables, figures and report page together)."""
 REPORT = "report.html"
+UNITS = "units.json"
+PUBLISHED_PROFILES = ("paper", "cpu32", "cpu4000")
+"""Profiles whose complete runs are published (the paper's, and the CPU-sized ones that say what they are)."""
 
 
 def _small_png(src: Path, dst: Path, quantize: bool = False) -> int:
@@ -67,13 +71,26 @@ def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def publish_one(name: str, reports: Path, results: Path) -> tuple[Path | None, str]:
-    """Copy the last complete paper-profile run of ``name`` to ``results/<name>/`` (see the
+def unit_records(res: dict, runs_dir: Path) -> list[dict]:
+    """The stored record of every unit the run ``res`` used (``res["runs"]["units"]``), read from
+    ``runs_dir/<key>/result.json``, without the hardware block (``results.json`` has it)."""
+    out = []
+    for u in (res.get("runs") or {}).get("units") or []:
+        rec = read_record(runs_dir / u["key"] / "result.json").data
+        if rec.get("key") == u["key"]:
+            out.append({k: v for k, v in rec.items() if k != "hardware"})
+        else:
+            out.append({**u, "result": None, "missing": "no record left in reports/: recomputed or deleted since"})
+    return out
+
+
+def publish_one(name: str, reports: Path, results: Path, profile: str = "paper") -> tuple[Path | None, str]:
+    """Copy the last complete ``profile`` run of ``name`` to ``results/<name>/`` (see the
     module). Returns ``(folder or None, what happened)``."""
-    src = last_dir(name, "paper", reports)
+    src = last_dir(name, profile, reports)
     res = read_record(src / "results.json").data
     if not res:
-        return None, "no complete paper-profile run in reports/"
+        return None, f"no complete {profile}-profile run in reports/"
     part = res.get("partial")
     if isinstance(part, dict) and part.get("done") != part.get("total"):
         return None, f"the last paper run is partial ({part.get('done')} of {part.get('total')}): not published"
@@ -91,7 +108,11 @@ def publish_one(name: str, reports: Path, results: Path) -> tuple[Path | None, s
         for rel in figs:
             _small_png(inside(src, rel), inside(tmp, rel), quantize=True)
     res["published"] = {"date": now(), "figures": f"PNG, at most {FIGURE_MAX_WIDTH} px wide",
-                        "from": f"reports/{name}/last-paper"}
+                        "from": f"reports/{name}/last-{profile}"}
+    units = unit_records(res, reports / name / "runs")
+    if units:
+        atomic_write_text(tmp / UNITS, json.dumps(units, indent=1) + "\n")
+        res["published"]["units"] = UNITS
     atomic_write_text(tmp / "results.json", json.dumps(res, indent=2) + "\n")
     page = _report_page(src / "notebook.ipynb", tmp)
     if page and _size(tmp) > PUBLISH_BUDGET:
@@ -106,11 +127,13 @@ def publish_one(name: str, reports: Path, results: Path) -> tuple[Path | None, s
                  f"{_size(dst) / 1e6:.2f} MB")
 
 
-def publish(prefixes: list[str], reports: Path, results: Path) -> int:
+def publish(prefixes: list[str], reports: Path, results: Path, profile: str = "paper") -> int:
+    if profile not in PUBLISHED_PROFILES:
+        raise SystemExit(f"publish: profile {profile!r} is not published; one of {list(PUBLISHED_PROFILES)}")
     names = [n for n in NOTEBOOKS if not prefixes or any(n.startswith(p) for p in prefixes)]
     published = 0
     for name in names:
-        dst, what = publish_one(name, reports, results)
+        dst, what = publish_one(name, reports, results, profile)
         print(f"{name}: {'published to results/' + name + ': ' if dst else ''}{what}")
         published += dst is not None
     return 0 if published or not prefixes else 1

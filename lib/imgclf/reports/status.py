@@ -196,7 +196,8 @@ def shown_run(name: str, profile: str, reports: Path, results: Path) -> tuple[Re
         pub = read_record(results / name / "results.json")
         if pub.problem:
             return pub, None, "results"
-        if pub.data.get("complete") and pub.data.get("profile") == "paper":
+        # a CPU-sized profile (cpu32, cpu4000) is published in the paper's place, labelled by its name
+        if pub.data.get("complete") and pub.data.get("profile") in ("paper", "cpu32", "cpu4000"):
             mirror = mirror_published(name, results, reports)
             return read_record(mirror / "results.json"), mirror, "results"
     return Record(d), None, ""
