@@ -31,7 +31,7 @@ EXACT = 0.01
 
 
 def backprop_cell(row: str) -> bool:
-    return row.startswith("CNN ") or "backprop" in row
+    return row.startswith("CNN ") or "backprop kernels" in row or "from backprop" in row
 
 
 def cells(path: str) -> tuple[dict, dict]:
