@@ -441,3 +441,16 @@ def test_index_fits_a_laptop_and_a_phone_and_the_check_sees_a_page_that_does_not
     assert any("scrolls sideways at 1366 px" in p for p in problems)
     assert any("scrolls sideways at 375 px" in p for p in problems)
     assert any("clipped tables at 375 px" in p for p in problems)
+
+
+def test_a_cpu_sized_profile_is_published_in_the_papers_place_under_its_own_name(tmp_path):
+    reports_dir, results_dir = tmp_path / "reports", tmp_path / "results"
+    fake_run(reports_dir, "04_knn_slicing_evolution", "cpu4000", 0.9312)
+    status.record_status("04_knn_slicing_evolution", "ok", 100, "cpu4000", None, reports=reports_dir)
+    with pytest.raises(SystemExit, match="not published"):
+        publish.publish(["04"], reports_dir, results_dir, "smoke")
+    assert publish.publish(["04"], reports_dir, results_dir, "cpu4000") == 0
+    res = json.loads((results_dir / "04_knn_slicing_evolution" / "results.json").read_text())
+    assert res["profile"] == "cpu4000" and res["published"]["from"].endswith("last-cpu4000")
+    page = index.build(tmp_path / "fresh", results_dir).read_text().split("</p>", 1)[1]
+    assert "cpu4000 profile" in page and "0.9312" in page and "published run from results/" in page
