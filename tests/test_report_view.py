@@ -117,6 +117,13 @@ def test_git_provenance_names_the_commit_and_whether_the_tree_is_dirty(tmp_path)
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "x")
     sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert reports.git_provenance(tmp_path) == {"commit": sha, "dirty": False}
+    (tmp_path / "results").mkdir()  # a published result changes no code: still clean
+    (tmp_path / "results" / "r.json").write_text("1")
+    git("add", "results/r.json")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "y")
+    sha = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "results" / "r.json").write_text("2")
+    assert reports.git_provenance(tmp_path) == {"commit": sha, "dirty": False}
     (tmp_path / "f.txt").write_text("2")
     assert reports.git_provenance(tmp_path) == {"commit": sha, "dirty": True}
 
