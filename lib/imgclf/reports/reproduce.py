@@ -135,6 +135,9 @@ def main(prefix: str, wanted: str | None, reports: Path, results: Path) -> int:
         print("reproduced: no")
         return 1
     rec = json.loads(done[0].read_text())
+    if proc.returncode:  # the cells after it need the units runs_only left out
+        print(f"  (the notebook stopped after computing the unit, as expected where later cells need the "
+              f"units runs_only leaves out; log: {work / 'papermill.log'})")
     if rec["key"] != unit["key"]:
         print(f"  note: the code changed since the published run (key {unit['key']} -> {rec['key']}); "
               "the same call was recomputed with the new code")
