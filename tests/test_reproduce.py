@@ -27,6 +27,10 @@ def test_compare_finds_every_number_and_each_difference():
     assert [p for p, _, _ in diffs] == ["history.loss[1]", "label"]
     _, diffs = reproduce.compare(pub, {k: v for k, v in pub.items() if k != "kappa"})
     assert diffs == [("kappa", 0.3, "<absent>")]
+    timed = {"acc": 0.5, "hist": {"wall": [1.0, 2.0], "epoch_time": [1.0], "seconds": 3.0}, "fit_seconds": 2.0}
+    numbers, diffs = reproduce.compare(timed, {"acc": 0.5, "hist": {"wall": [1.5, 2.5], "epoch_time": [1.2], "seconds": 3.3},
+                                               "fit_seconds": 2.2})
+    assert [p for p, _, _ in numbers] == ["acc"] and diffs == []  # wall-clock times measure the machine
 
 
 def test_pick_takes_the_cheapest_unit_or_the_named_one():

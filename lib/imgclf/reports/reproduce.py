@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -50,6 +51,14 @@ def leaves(value, path: str = "") -> dict[str, object]:
     return {path: value}
 
 
+TIMING = re.compile(r"(^|\.)(seconds|wall|epoch_time|elapsed|time|step_ms|[a-z_]*_seconds)(\[\d+\])*$")
+"""Leaves that are wall-clock times: shown, never compared (they measure the machine, not the code)."""
+
+
+def is_timing(path: str) -> bool:
+    return bool(TIMING.search(path))
+
+
 def _close(a, b) -> bool:
     num = (int, float)
     if isinstance(a, bool) or isinstance(b, bool) or not (isinstance(a, num) and isinstance(b, num)):
@@ -61,10 +70,13 @@ def _close(a, b) -> bool:
 
 def compare(published, now) -> tuple[list[tuple[str, object, object]], list[tuple[str, object, object]]]:
     """``(numbers, differences)``: every numeric leaf as ``(path, published, now)``, and every leaf
-    (numeric beyond tolerance, other values unequal, or present on one side only) that differs."""
+    (numeric beyond tolerance, other values unequal, or present on one side only) that differs.
+    Wall-clock times (:func:`is_timing`) are in neither."""
     a, b = leaves(published), leaves(now)
     numbers, diffs = [], []
     for path in sorted(set(a) | set(b), key=lambda p: (p not in a, list(a).index(p) if p in a else 0)):
+        if is_timing(path):
+            continue
         x, y = a.get(path, "<absent>"), b.get(path, "<absent>")
         if isinstance(x, (int, float)) and not isinstance(x, bool):
             numbers.append((path, x, y))
@@ -144,7 +156,7 @@ def main(prefix: str, wanted: str | None, reports: Path, results: Path) -> int:
     numbers, diffs = compare(unit["result"], rec["result"])
     print(f"  recomputed in {rec.get('seconds')} s (notebook {seconds:.0f} s) at commit "
           f"{(rec.get('commit') or '?')[:12]}{' (dirty)' if rec.get('dirty') else ''}; "
-          f"{len(numbers)} numbers compared, tolerance |a - b| <= {ATOL:g} + {RTOL:g} |a|")
+          f"{len(numbers)} numbers compared (wall-clock times left out), tolerance |a - b| <= {ATOL:g} + {RTOL:g} |a|")
     shown = numbers if len(numbers) <= 24 else numbers[:12] + numbers[-12:]
     width = max((len(p) for p, _, _ in shown), default=10)
     print(f"  {'number':<{width}}  {'published':>16}  {'now':>16}")
