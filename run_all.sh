@@ -35,7 +35,8 @@
 #
 # Environment: IMGCLF_DATA (data directory, default data/), IMGCLF_REPORTS (output directory, default
 # reports/), PYTHON (interpreter used to create .venv, default python3), IMGCLF_TIMEOUT (seconds per
-# notebook cell, default 3600), IMGCLF_NO_VENV=1 (use the active environment, e.g. conda's from
+# notebook cell; default 3600 for smoke, the budget + 1 h with --budget, else a day: one cell of a
+# paper-scale profile runs several units of tens of minutes each), IMGCLF_NO_VENV=1 (use the active environment, e.g. conda's from
 # environment.yml, instead of creating .venv; it needs `pip install -e .[dev]` done there).
 # .venv is installed with `pip install -c requirements-lock.txt -e .[dev]` (the tested versions),
 # again whenever pyproject.toml or requirements-lock.txt changes.
@@ -164,6 +165,7 @@ case "${1:-}" in
 esac
 
 PROFILE=smoke
+BUDGET=""
 BACKEND=${KERAS_BACKEND:-tensorflow}
 SELECT=()
 PM_ARGS=()   # extra papermill arguments (parameters)
@@ -175,10 +177,10 @@ while [[ $# -gt 0 ]]; do
     --profile|--budget)
       what="smoke or paper"; [[ "$1" == --budget ]] && what="minutes per notebook, e.g. --budget 8"
       value "$1" "${2:-}" "$what"
-      if [[ "$1" == --profile ]]; then PROFILE="$2"; else PM_ARGS+=(-p budget_minutes "$2"); fi
+      if [[ "$1" == --profile ]]; then PROFILE="$2"; else PM_ARGS+=(-p budget_minutes "$2"); BUDGET="$2"; fi
       shift 2 ;;
     --profile=*) PROFILE="${1#*=}"; [[ -n "$PROFILE" ]] || die "--profile needs a value: smoke or paper"; shift ;;
-    --budget=*) [[ -n "${1#*=}" ]] || die "--budget needs a value"; PM_ARGS+=(-p budget_minutes "${1#*=}"); shift ;;
+    --budget=*) [[ -n "${1#*=}" ]] || die "--budget needs a value"; PM_ARGS+=(-p budget_minutes "${1#*=}"); BUDGET="${1#*=}"; shift ;;
     --no-reuse) PM_ARGS+=(-p reuse_runs False); shift ;;
     --backend) value "$1" "${2:-}" "tensorflow, jax or torch"; BACKEND="$2"; shift 2 ;;
     -p) [[ $# -ge 3 && -n "$2" && "$2" != -* ]] || die "-p needs a parameter name and a value: -p NAME VALUE (see --help)"
@@ -195,6 +197,18 @@ done
 [[ "$BACKEND" =~ ^(tensorflow|jax|torch)$ ]] || die "--backend must be tensorflow, jax or torch, got '$BACKEND'"
 if [[ "$REPORTS" != "$ROOT/reports" ]]; then
   PM_ARGS+=(-p reports_root "$REPORTS")
+fi
+# the per-cell timeout catches a hung kernel; it must outlast a cell's legitimate work (a budget slice
+# stops at its next checkpoint after BUDGET minutes)
+if [[ -n "${IMGCLF_TIMEOUT:-}" ]]; then
+  TIMEOUT=$IMGCLF_TIMEOUT
+elif [[ -n "$BUDGET" ]]; then
+  [[ "$BUDGET" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--budget must be a number of minutes, got '$BUDGET'"
+  TIMEOUT=$(awk -v b="$BUDGET" 'BEGIN { printf "%d", b * 60 + 3600 }')
+elif [[ "$PROFILE" == smoke ]]; then
+  TIMEOUT=3600
+else
+  TIMEOUT=86400
 fi
 activate
 export KERAS_BACKEND=$BACKEND  # the notebooks' kernels inherit it
@@ -220,7 +234,7 @@ for nb in notebooks/[0-9]*.ipynb; do
   executed="$REPORTS/executed/$name.$PROFILE.ipynb"  # one per profile: a smoke run keeps the paper one
   rm -f "$executed"
   # the complete output (library logging, progress bars) goes to the log; the HTML gets a cleaned copy
-  if env -u MPLBACKEND papermill -k imgclf --execution-timeout "${IMGCLF_TIMEOUT:-3600}" --log-output --no-progress-bar \
+  if env -u MPLBACKEND papermill -k imgclf --execution-timeout "$TIMEOUT" --log-output --no-progress-bar \
        -y "profile: $PROFILE" "${PM_ARGS[@]}" "$nb" "$executed" >"$log" 2>&1; then
     status=ok
   else

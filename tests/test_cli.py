@@ -137,3 +137,25 @@ fi
     with open(tmp_path / "requirements-lock.txt", "a") as f:
         f.write("tqdm==0.0.0\n")
     assert len(run()) == 2  # the lock changed: installed again
+
+
+@pytest.mark.parametrize("args, timeout", [
+    ((), "3600"),                                   # smoke: an hour per cell catches a hung kernel
+    (("--budget", "130"), "11400"),                 # a budget slice: its minutes + 1 h
+    (("--profile", "cpu4000"), "86400"),            # a long profile in one go: a cell runs many units
+])
+def test_the_cell_timeout_outlasts_the_work_a_cell_may_do(tmp_path, args, timeout):
+    """A cpu4000 slice once died at the default 3600 s: one cell runs several 40-minute units."""
+    shutil.copy(REPO / "run_all.sh", tmp_path / "run_all.sh")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_x.ipynb").write_text("{}")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "papermill").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\nexit 0\n')
+    (fake / "papermill").chmod(0o755)
+    env = _env(IMGCLF_NO_VENV="1")
+    env.pop("IMGCLF_TIMEOUT", None)
+    env["PATH"] = f"{fake}{os.pathsep}{env['PATH']}"
+    subprocess.run(["bash", "run_all.sh", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    words = (tmp_path / "args").read_text().split()
+    assert words[words.index("--execution-timeout") + 1] == timeout
