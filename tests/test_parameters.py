@@ -133,3 +133,16 @@ def test_papermill_stops_on_a_bad_profile_or_an_unknown_name(params, name, tmp_p
                             parameters=dict(reports_root=str(tmp_path), **params))
     assert err.value.ename == "ParameterError"
     assert not (tmp_path / "04_knn_slicing_evolution").exists()
+
+
+@pytest.mark.parametrize("notebook", sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_every_notebook_links_its_paper_from_the_repository(notebook):
+    """A reader of the repository alone can find the paper: a URL or docs/papers.md (which says
+    where each paper is, DOI or URL), never a file outside the repository."""
+    import json
+
+    first = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
+    assert "shared/" not in first
+    assert re.search(r"\(\.\./docs/papers\.md\)|<https?://", first), first[:300]
+    assert (notebook.parents[1] / "docs" / "papers.md").is_file()
