@@ -143,6 +143,6 @@ def test_every_notebook_links_its_paper_from_the_repository(notebook):
     import json
 
     first = "".join(json.loads(notebook.read_text())["cells"][0]["source"])
-    assert "shared/" not in first
+    assert "shared/papers" not in first
     assert re.search(r"\(\.\./docs/papers\.md\)|<https?://", first), first[:300]
     assert (notebook.parents[1] / "docs" / "papers.md").is_file()
