@@ -22,7 +22,7 @@ from ..files import atomic_write, atomic_write_text
 from . import provenance
 from .folder import inside
 from .index import headline_rows
-from .status import last_dir, now, read_record
+from .status import PUBLISHED_PROFILES, last_dir, now, read_record
 
 FIGURE_MAX_WIDTH = 1100
 """Figures published to results/ are at most this wide (px)."""
@@ -30,8 +30,6 @@ PUBLISH_BUDGET = 3_000_000
 """Bytes per notebook under results/ (tables, figures and report page together)."""
 REPORT = "report.html"
 UNITS = "units.json"
-PUBLISHED_PROFILES = ("paper", "cpu32", "cpu4000")
-"""Profiles whose complete runs are published (the paper's, and the CPU-sized ones that say what they are)."""
 
 
 def _small_png(src: Path, dst: Path, quantize: bool = False) -> int:

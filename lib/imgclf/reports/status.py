@@ -80,6 +80,11 @@ def error_reason(log: str) -> str:
     return (hits[-1] if hits else (lines[-1] if lines else "no output"))[:500]
 
 
+PUBLISHED_PROFILES = ("paper", "cpu32", "cpu4000")
+"""Profiles whose complete runs are published to results/ (the paper's, and the CPU-sized ones that
+say what they are)."""
+
+
 def last_dir(name: str, profile: str, reports: Path) -> Path:
     """Where the last complete run of ``name`` at ``profile`` is kept."""
     return reports / name / f"last-{profile}"
@@ -197,7 +202,7 @@ def shown_run(name: str, profile: str, reports: Path, results: Path) -> tuple[Re
         if pub.problem:
             return pub, None, "results"
         # a CPU-sized profile (cpu32, cpu4000) is published in the paper's place, labelled by its name
-        if pub.data.get("complete") and pub.data.get("profile") in ("paper", "cpu32", "cpu4000"):
+        if pub.data.get("complete") and pub.data.get("profile") in PUBLISHED_PROFILES:
             mirror = mirror_published(name, results, reports)
             return read_record(mirror / "results.json"), mirror, "results"
     return Record(d), None, ""
