@@ -234,13 +234,21 @@ for nb in notebooks/[0-9]*.ipynb; do
   executed="$REPORTS/executed/$name.$PROFILE.ipynb"  # one per profile: a smoke run keeps the paper one
   rm -f "$executed"
   # the complete output (library logging, progress bars) goes to the log; the HTML gets a cleaned copy
+  shown=""
   if env -u MPLBACKEND papermill -k imgclf --execution-timeout "$TIMEOUT" --log-output --no-progress-bar \
        -y "profile: $PROFILE" "${PM_ARGS[@]}" "$nb" "$executed" >"$log" 2>&1; then
     status=ok
   else
-    status=failed; failed=1
-    echo "    FAILED: $(failure_summary "$executed" "$log")"
-    echo "    (the whole output: $log)"
+    why=$(failure_summary "$executed" "$log")
+    if [[ "$why" == PartialRun:* ]]; then
+      # the notebook stopped itself at a spent budget after finishing its report as partial: not a failure
+      status=ok; shown=partial
+      echo "    stopped early: ${why#PartialRun: }"
+    else
+      status=failed; failed=1
+      echo "    FAILED: $why"
+      echo "    (the whole output: $log)"
+    fi
   fi
   secs=$(( $(date +%s) - start ))
   if [[ -f "$executed" ]]; then
@@ -248,7 +256,7 @@ for nb in notebooks/[0-9]*.ipynb; do
       || echo "    (HTML rendering failed: see $log)"
   fi
   python -m imgclf.reports status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
-  echo "    $status in ${secs}s"
+  echo "    ${shown:-$status} in ${secs}s"
   if [[ "$status" == ok && "$PROFILE" =~ ^(paper|cpu32|cpu4000)$ && $OVERRIDES == 0 ]]; then
     python -m imgclf.reports publish --reports "$REPORTS" --profile "$PROFILE" "$name" || echo "    (publishing to results/ failed)"
   fi

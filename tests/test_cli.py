@@ -68,11 +68,14 @@ def test_an_option_without_its_value_gets_a_clear_message(bare_copy, args, messa
 @pytest.mark.notebook
 def test_a_failed_notebook_prints_its_exception(tmp_path):
     """A notebook that raises: the summary line names the exception and its message (what the
-    papermill log says), not only the log's path; the other notebook still runs."""
+    papermill log says), not only the log's path; the other notebooks still run, and one that
+    stopped itself at a spent budget is reported as partial, not as a failure."""
     nbformat = pytest.importorskip("nbformat")
     shutil.copy(REPO / "run_all.sh", tmp_path / "run_all.sh")
     (tmp_path / "notebooks").mkdir()
-    for name, code in (("01_fails", 'raise ValueError(f"bad value {x}: expected 0 to 9")'), ("02_works", "y = x")):
+    stop = 'from imgclf.runs import PartialRun\nraise PartialRun("partial: 0 of 5 runs; the tables need every fold")'
+    for name, code in (("01_fails", 'raise ValueError(f"bad value {x}: expected 0 to 9")'), ("02_works", "y = x"),
+                       ("03_budget", stop)):
         nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "imgclf", "language": "python",
                                                                 "display_name": "Python (imgclf)"},
                                                  "language_info": {"name": "python"}})
@@ -86,6 +89,9 @@ def test_a_failed_notebook_prints_its_exception(tmp_path):
     failed = [line.strip() for line in lines if "FAILED" in line]
     assert failed == ["FAILED: ValueError: bad value 42: expected 0 to 9  (cell In [4])"], res.stdout
     assert any(line.strip().startswith("ok in") for line in lines), res.stdout  # 02 ran after 01 failed
+    # a notebook that stopped itself at a spent budget (Report.stop_if_partial) is partial, not failed
+    assert "stopped early: partial: 0 of 5 runs; the tables need every fold  (cell In [4])" in res.stdout, res.stdout
+    assert any(line.strip().startswith("partial in") for line in lines), res.stdout
     assert "bad value 42" in (tmp_path / "reports" / "logs" / "01_fails.smoke.log").read_text()
 
 

@@ -171,6 +171,22 @@ def test_notebook05_runs_flags_missing_imagenet_weights_and_beats_the_majority_c
 
 @pytest.mark.notebook
 @pytest.mark.realdata
+@pytest.mark.parametrize("nb, tiny", [(NB01, TINY01), (NB03, TINY03), (NB04, TINY04), (NB05, TINY05)],
+                         ids=["01", "03", "04", "05"])
+def test_a_spent_budget_still_runs_the_notebook_to_its_end_as_partial(real_data, tmp_path, nb, tiny):
+    """A budget spent before the first unit starts (the extreme of a slice that ends early): every
+    table, figure and claim cell copes with units left for the next run, and the report says
+    partial. (Notebook 02 needs all its folds and stops itself instead: in its own test.)"""
+    pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+                        parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path),
+                                        budget_minutes=1e-6, **tiny))
+    res = json.loads((tmp_path / nb.stem / "results.json").read_text())
+    assert res["complete"] and res["partial"]["done"] == 0 and res["partial"]["total"] >= 3, res.get("partial")
+    assert any("run the notebook again to go on" in n for n in res["notes"])
+
+
+@pytest.mark.notebook
+@pytest.mark.realdata
 def test_notebook02_runs_and_reports_both_evaluations(real_data, tmp_path):
     if not (real_data / "fracture").is_dir():
         pytest.skip("fracture data not staged")
@@ -209,6 +225,17 @@ def test_notebook02_runs_and_reports_both_evaluations(real_data, tmp_path):
     assert log[0].startswith("epoch,seconds,loss,acc,val_loss,val_acc") and 2 <= len(log) <= 4
     assert (out / "cv_independent_duplicate_check.csv").exists()
     assert any("inflated" in n for n in res["notes"])
+    # A budget spent before any unit (reuse off, so the units above are not reused): every cell
+    # after the units needs all folds, so the notebook finishes its report as partial and stops
+    # itself with PartialRun (run_all.sh reports that as partial, not as a failure)
+    with pytest.raises(pm.PapermillExecutionError, match="PartialRun") as stop:
+        pm.execute_notebook(str(NB02), str(tmp_path / "spent.ipynb"), kernel_name="python3", progress_bar=False,
+                            parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path),
+                                            budget_minutes=1e-6, reuse_runs=False, **TINY02))
+    assert "partial: 0 of 5 runs" in str(stop.value)
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["partial"] == {"done": 0, "total": 5}
+    assert any(n.startswith("stopped before the end") for n in res["notes"])
 
 
 @pytest.mark.notebook

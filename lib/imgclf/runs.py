@@ -75,6 +75,15 @@ class BudgetSpent(Exception):
     when the budget is spent: the unit stops, keeps its checkpoint and resumes on the next run."""
 
 
+class PartialRun(BudgetSpent):
+    """Raised by a notebook whose later cells need units a budget left for the next run
+    (:meth:`imgclf.reports.Report.stop_if_partial`): its report is finished as partial first, and
+    ``run_all.sh`` counts the run as a partial one, not a failure."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this line instead of a traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
 class DamagedRecord(Warning):
     """A stored unit record that is unreadable or belongs to another key (it is recomputed)."""
 

@@ -223,6 +223,21 @@ class Report:
         self._lock.release()  # a later save() takes it again for an instant
         return out
 
+    def stop_if_partial(self, why: str) -> None:
+        """End the notebook here when a time budget (or ``runs_only``) left units for the next run
+        and the cells below need them all: the report is finished as partial (``results.json``
+        says how many units are done; the index shows it), then :class:`imgclf.runs.PartialRun`
+        stops the remaining cells. ``why`` says what the cells below need. Does nothing when
+        every unit ran."""
+        from ..runs import PartialRun
+
+        runs = self.runs
+        if runs is None or not runs.skipped:
+            return
+        self.note(f"stopped before the end: {why}")
+        self.finish()
+        raise PartialRun(f"{runs.status()}; {why}: run the notebook again to go on (the finished units are kept)")
+
     def save(self) -> Path:
         """Write this run's ``running/results.json`` (atomically; the last complete results stay).
         Once the run is complete (:meth:`finish`), every save is promoted at once, so a metric or
