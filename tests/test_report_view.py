@@ -264,6 +264,36 @@ def test_render_writes_a_report_view_with_folded_code_and_a_full_view(tmp_path):
     assert "NodeDef" not in path.read_text()  # the executed notebook is cleaned too
 
 
+def test_a_notebook_that_stopped_at_its_budget_renders_as_partial_not_as_an_exception(tmp_path):
+    """papermill's red banners of a PartialRun stop (a budget spent, the report finished as partial)
+    become a "partial run" note; a real exception keeps them."""
+    def executed(ename, evalue):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["papermill"] = {"parameters": {"profile": "smoke"}}
+        tag = {"tags": ["papermill-error-cell-tag"]}
+        banner = nbformat.v4.new_markdown_cell("<span>An Exception was encountered at 'In [9]'.</span>", metadata=tag)
+        here = nbformat.v4.new_markdown_cell('<span id="papermill-error-cell">Execution using papermill encountered '
+                                             'an exception here and stopped:</span>', metadata=tag)
+        stop = nbformat.v4.new_code_cell("report.stop_if_partial('...')", execution_count=9)
+        stop.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])]
+        nb.cells = [banner, nbformat.v4.new_markdown_cell("# Title"), here, stop]
+        return nb
+
+    why = "partial: 0 of 5 runs; the tables below need every fold: run the notebook again to go on"
+    nb = executed("PartialRun", why)
+    assert render.mark_partial_stop(nb)
+    assert nb.cells[0].source.startswith("**Partial run.**") and "[In [9]](#papermill-error-cell)" in nb.cells[0].source
+    assert why in nb.cells[0].source and 'id="papermill-error-cell"' in nb.cells[2].source
+    assert [o["output_type"] for o in nb.cells[3].outputs] == ["stream"] and why in nb.cells[3].outputs[0]["text"]
+    path = tmp_path / "executed" / "02_demo.ipynb"
+    path.parent.mkdir()
+    nbformat.write(executed("PartialRun", why), path)
+    page = render.render(path, tmp_path / "html")[0].read_text()
+    assert "Partial run." in page and "An Exception was encountered" not in page
+    real = executed("ValueError", "bad value")
+    assert not render.mark_partial_stop(real) and "An Exception was encountered" in real.cells[0].source
+
+
 def test_index_reads_numbers_and_stored_summaries_and_never_parses_text():
     summary = {"mean": 0.9679, "sd": 0.0036, "n": 2, "ci95": [0.9356, 1.0002]}
     rows = index.headline_rows({"headline": [

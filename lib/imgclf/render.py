@@ -111,6 +111,34 @@ def clean_notebook(nb) -> int:
     return dropped
 
 
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"  # papermill's red "An Exception was encountered" cells
+
+
+def mark_partial_stop(nb) -> bool:
+    """A notebook that stopped itself at a spent budget (``imgclf.runs.PartialRun``, raised by
+    ``Report.stop_if_partial`` after the report was finished as partial) did not fail: papermill's
+    red exception banners become a note that says "partial run" and where it stopped, and the
+    stop's error output a plain line. In place; returns whether ``nb`` stopped so."""
+    stop = None
+    for cell in nb.cells:
+        for i, out in enumerate(cell.get("outputs", []) if cell.cell_type == "code" else ()):
+            if out.get("output_type") == "error" and out.get("ename") == "PartialRun":
+                stop = (cell, i, str(out.get("evalue", "")))
+    if stop is None:
+        return False
+    import nbformat
+
+    cell, i, why = stop
+    cell.outputs[i] = nbformat.v4.new_output("stream", name="stdout", text=f"stopped here (partial run): {why}\n")
+    where = f"In [{cell.get('execution_count')}]" if cell.get("execution_count") else "its units"
+    banners = [c for c in nb.cells if PAPERMILL_ERROR_TAG in c.get("metadata", {}).get("tags", [])]
+    for k, c in enumerate(banners):
+        c.source = (f"**Partial run.** The time budget was spent before every run unit finished, and the cells "
+                    f"from [{where}](#papermill-error-cell) on need them all: the notebook stopped there. {why}"
+                    if k == 0 else '<span id="papermill-error-cell"></span>**The notebook stopped here (partial run).**')
+    return True
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -227,6 +255,7 @@ def render(executed: str | Path, html_dir: str | Path, run_folder: str | Path | 
     executed, html_dir = Path(executed), Path(html_dir)
     nb = nbformat.read(executed, as_version=4)
     dropped = clean_notebook(nb)
+    mark_partial_stop(nb)
     atomic_write_text(executed, nbformat.writes(nb))
     res = run_results(run_folder)
     profile = notebook_profile(nb) or (res.get("profile") if isinstance(res.get("profile"), str) else None)
