@@ -3,6 +3,7 @@ import re
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import pytest
 from imgclf.reports import index, status
 from imgclf.reports import Report
 
@@ -173,3 +174,17 @@ def test_report_pages_escape_what_they_read_and_names_cannot_leave_the_run(tmp_p
         with pytest.raises(ValueError):
             rep.table(pd.DataFrame({"a": [1]}), bad)
     assert not (tmp_path / "escape.png").exists()
+
+
+def test_paper_columns_match_by_name_then_by_place():
+    """Our Table 2 columns stand for the paper's of the same setting, else the one at their place: a
+    CPU profile that runs the paper's first and third settings must not be compared with its second."""
+    from imgclf.reports import paper_columns
+
+    paper = ["4000/1000, 5 epochs", "4000/1000, 20 epochs", "60000/10000, 5 epochs"]
+    assert paper_columns(["4000/1000, 5 epochs", "60000/10000, 5 epochs"], paper) == {
+        "4000/1000, 5 epochs": "4000/1000, 5 epochs", "60000/10000, 5 epochs": "60000/10000, 5 epochs"}
+    smoke = ["200/100, 1 epochs", "200/100, 2 epochs", "300/100, 1 epochs"]
+    assert paper_columns(smoke, paper) == dict(zip(smoke, paper))  # stand-ins: by place
+    with pytest.raises(ValueError, match="4 columns for the paper's 3"):
+        paper_columns([*smoke, "1/1, 1 epochs"], paper)

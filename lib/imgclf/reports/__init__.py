@@ -16,12 +16,13 @@
 """
 
 from ..files import atomic_write, atomic_write_text
-from .display import (DELTA, default_caption, delta_style, display_options, expand_summaries, paper_reference,
-                      side_by_side, styled_comparison, with_delta)
+from .display import (DELTA, default_caption, delta_style, display_options, expand_summaries, paper_columns,
+                      paper_reference, side_by_side, styled_comparison, with_delta)
 from .folder import RUNNING, promote, recover, remove_stale_parts
 from .provenance import THREAD_ENV, git_provenance, hardware, threads
 from .report import Report
 
 __all__ = ["DELTA", "RUNNING", "THREAD_ENV", "Report", "atomic_write", "atomic_write_text", "default_caption",
-           "delta_style", "display_options", "expand_summaries", "git_provenance", "hardware", "paper_reference",
-           "promote", "recover", "remove_stale_parts", "side_by_side", "styled_comparison", "threads", "with_delta"]
+           "delta_style", "display_options", "expand_summaries", "git_provenance", "hardware", "paper_columns",
+           "paper_reference", "promote", "recover", "remove_stale_parts", "side_by_side", "styled_comparison", "threads",
+           "with_delta"]

@@ -160,6 +160,21 @@ def expand_summaries(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | Non
     return out, shown
 
 
+def paper_columns(ours: list[str], paper: list[str]) -> dict[str, str]:
+    """Each of our columns (settings as run) -> the paper's column it stands for: the paper's column
+    of the same name where there is one (``"60000/10000, 5 epochs"`` run as a second column is still
+    the paper's third), else the paper's column at the same place (a smoke-sized stand-in).
+
+    >>> paper_columns(["4000/1000, 5 epochs", "60000/10000, 5 epochs"],
+    ...               ["4000/1000, 5 epochs", "4000/1000, 20 epochs", "60000/10000, 5 epochs"])
+    {'4000/1000, 5 epochs': '4000/1000, 5 epochs', '60000/10000, 5 epochs': '60000/10000, 5 epochs'}
+    """
+    ours, paper = list(ours), list(paper)
+    if len(ours) > len(paper):
+        raise ValueError(f"{len(ours)} columns for the paper's {len(paper)}: {ours}")
+    return {c: c if c in paper else paper[i] for i, c in enumerate(ours)}
+
+
 def side_by_side(paper: pd.DataFrame, ours: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """Long table ``(row, column) -> paper, ours, ours - paper`` over the cells both tables have."""
     p = paper.stack(list(range(paper.columns.nlevels)), future_stack=True).rename("paper")
