@@ -236,7 +236,7 @@ def test_readme_tables_come_from_results(tmp_path):
     assert "hand" not in text and "old" not in text and text.startswith("# T\n") and text.endswith("end\n")
     assert "| accuracy (note) | 0.9 | 0.6543 | -0.2457 |" in text
     assert "No paper-profile run published yet" in text.split("<!-- /results:01 -->")[0]
-    assert "results/02_fracture_cnn/results.json" in text
+    assert "results/02_fracture_cnn/results.json" in text and "Paper profile, run" in text
     once = text
     publish.update_readme(readme, results_dir)
     assert readme.read_text() == once  # idempotent
@@ -491,3 +491,5 @@ def test_a_cpu_sized_profile_is_published_in_the_papers_place_under_its_own_name
     assert res["profile"] == "cpu4000" and res["published"]["from"].endswith("last-cpu4000")
     page = index.build(tmp_path / "fresh", results_dir).read_text().split("</p>", 1)[1]
     assert "cpu4000 profile" in page and "0.9312" in page and "published run from results/" in page
+    block = publish.readme_block("04_knn_slicing_evolution", results_dir)  # the README says so too
+    assert block.startswith("Profile `cpu4000` (sized for a CPU, not the paper's scale), run") and "0.9312" in block

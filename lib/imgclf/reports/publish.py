@@ -149,14 +149,18 @@ def _md(v) -> str:
 
 
 def readme_block(name: str, results: Path) -> str:
-    """The markdown the README shows for ``name``: its published paper-profile headline."""
+    """The markdown the README shows for ``name``: the headline of its published run (paper
+    profile, or a CPU-sized one named as such)."""
     res = read_record(results / name / "results.json").data
     prefix = name.split("_")[0]
     if not res:
         return (f"_No paper-profile run published yet: `./run_all.sh --profile paper {prefix}` fills "
                 f"`results/{name}/` and `./run_all.sh readme` this table._")
     report = f", [report](results/{name}/{REPORT})" if (results / name / REPORT).is_file() else ""
-    lines = [f"Paper profile, run {provenance.date_text(res)}, {provenance.commit_text(res)}, on "
+    profile = res.get("profile")
+    # a CPU-sized profile (cpu32, cpu4000) published in the paper's place says so by its name
+    what = "Paper profile" if profile == "paper" else f"Profile `{_md(profile)}` (sized for a CPU, not the paper's scale)"
+    lines = [f"{what}, run {provenance.date_text(res)}, {provenance.commit_text(res)}, on "
              f"{provenance.hardware_text(res)} ([`results/{name}/`](results/{name}/results.json){report}):", ""]
     if res.get("comparable") is False:
         lines += [f"**NOT COMPARABLE with the paper:** {_md(res.get('not_comparable_reason'))}", ""]
