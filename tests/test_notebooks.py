@@ -107,6 +107,8 @@ def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path
     # the claim: evolved minus random kernels, paired over the 2 seeds, as numbers
     claims = {c["what"]: c for c in res["claims"]}
     assert len(claims) == 2 and all(c["diff_n"] == 2 and c["verdict"] in ("beats", "below", "tie") for c in claims.values())
+    # the settings table names the fitness's images as the default soft-loo fitness uses them (all scored)
+    assert "fitness images (leave-one-out: each scored against the others)" in (out / "settings_as_run.csv").read_text()
     sizes = (out / "inference_engine_sizes.csv").read_text()
     assert "kernels only (raw float32 bytes),18816,75264" in sizes and "reference features" in sizes
     head = {h["what"]: h for h in res["headline"]}
