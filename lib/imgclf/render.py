@@ -132,10 +132,11 @@ def mark_partial_stop(nb) -> bool:
     cell.outputs[i] = nbformat.v4.new_output("stream", name="stdout", text=f"stopped here (partial run): {why}\n")
     where = f"In [{cell.get('execution_count')}]" if cell.get("execution_count") else "its units"
     banners = [c for c in nb.cells if PAPERMILL_ERROR_TAG in c.get("metadata", {}).get("tags", [])]
-    for k, c in enumerate(banners):
-        c.source = (f"**Partial run.** The time budget was spent before every run unit finished, and the cells "
-                    f"from [{where}](#papermill-error-cell) on need them all: the notebook stopped there. {why}"
-                    if k == 0 else '<span id="papermill-error-cell"></span>**The notebook stopped here (partial run).**')
+    top = (f"**Partial run.** The time budget was spent before every run unit finished, and the cells from "
+           f"[{where}](#papermill-error-cell) on need them all: the notebook stopped there. {why}")
+    here = '<span id="papermill-error-cell"></span>**The notebook stopped here (partial run).**'
+    for k, c in enumerate(banners):  # papermill's two: at the top, and just above the failed cell
+        c.source = top if k == 0 else here
     return True
 
 

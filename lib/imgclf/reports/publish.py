@@ -159,7 +159,8 @@ def readme_block(name: str, results: Path) -> str:
     report = f", [report](results/{name}/{REPORT})" if (results / name / REPORT).is_file() else ""
     profile = res.get("profile")
     # a CPU-sized profile (cpu32, cpu4000) published in the paper's place says so by its name
-    what = "Paper profile" if profile == "paper" else f"Profile `{_md(profile)}` (sized for a CPU, not the paper's scale)"
+    what = ("Paper profile" if profile == "paper"
+            else f"Profile `{_md(profile)}` (sized for a CPU, not the paper's scale)")
     lines = [f"{what}, run {provenance.date_text(res)}, {provenance.commit_text(res)}, on "
              f"{provenance.hardware_text(res)} ([`results/{name}/`](results/{name}/results.json){report}):", ""]
     if res.get("comparable") is False:
