@@ -294,6 +294,17 @@ def test_a_notebook_that_stopped_at_its_budget_renders_as_partial_not_as_an_exce
     assert not render.mark_partial_stop(real) and "An Exception was encountered" in real.cells[0].source
 
 
+def test_the_index_says_how_long_reused_units_took_when_they_were_computed():
+    units = [{"name": "a", "seconds": 5000.0, "reused": True}, {"name": "b", "seconds": 4000.0, "reused": True},
+             {"name": "c", "seconds": 60.0, "reused": False}]
+    assert index.run_time_text(30.0, {"units": units}) == (
+        "0.5 min (2 of 3 run units reused; all 3 took 2.5 h when computed)")
+    assert index.run_time_text(90.0, {"units": units[2:]}) == "1.5 min"  # nothing reused: the wall time says it
+    assert index.run_time_text(None, {"units": units}) is None
+    for hostile in ("x", {"units": "x"}, {"units": [1, None, {"seconds": "y", "reused": True}]}):
+        assert index.run_time_text(60.0, hostile).startswith("1.0 min")
+
+
 def test_index_reads_numbers_and_stored_summaries_and_never_parses_text():
     summary = {"mean": 0.9679, "sd": 0.0036, "n": 2, "ci95": [0.9356, 1.0002]}
     rows = index.headline_rows({"headline": [

@@ -50,6 +50,24 @@ def _list(x) -> list:
     return x if isinstance(x, list) else []
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def run_time_text(notebook_seconds, runs) -> str | None:
+    """The notebook's wall time, and where it reused stored units, how long those took when they
+    were computed: a run that reused 12 units in 26 s did not cost 26 s."""
+    if notebook_seconds is None:
+        return None
+    text = _duration(notebook_seconds)
+    units = [u for u in _list(runs.get("units")) if isinstance(u, dict)] if isinstance(runs, dict) else []
+    reused = sum(u.get("reused") is True for u in units)
+    if reused:
+        work = sum(s for u in units if (s := display.as_number(u.get("seconds"))) is not None)
+        text += f" ({reused} of {len(units)} run units reused; all {len(units)} took {_duration(work)} when computed)"
+    return text
+
+
 def headline_rows(res: dict) -> list[dict]:
     """The headline lines as the index shows them: paper, ours (a number or a stored Summary),
     and ``ours - paper`` coloured better/worse; no delta where ``comparable`` is false."""
@@ -168,7 +186,7 @@ def run_view(name: str, profile: str, status: dict | None, reports: Path, result
     view["damaged"] += [f"results.json: {p}" for p in results_problems(res)]
     timings = res.get("timings") if isinstance(res.get("timings"), dict) else {}
     secs = display.as_number(timings.get("notebook"))
-    view["prov"] = {"date": provenance.date_text(res), "minutes": f"{secs / 60:.1f} min" if secs is not None else None,
+    view["prov"] = {"date": provenance.date_text(res), "minutes": run_time_text(secs, res.get("runs")),
                     "seed": _text(res.get("seed"), "?"), "commit": provenance.commit_text(res),
                     "hardware": provenance.hardware_text(res), "backend": provenance.backend_text(res)}
     if res.get("comparable") is False:
