@@ -257,7 +257,9 @@ for nb in notebooks/[0-9]*.ipynb; do
   fi
   python -m imgclf.reports status --reports "$REPORTS" "$name" "$status" "$secs" "$PROFILE" "$log"
   echo "    ${shown:-$status} in ${secs}s"
-  if [[ "$status" == ok && "$PROFILE" =~ ^(paper|cpu32|cpu4000)$ && $OVERRIDES == 0 ]]; then
+  # the published profiles are one list, imgclf.reports.status.PUBLISHED_PROFILES
+  if [[ "$status" == ok && $OVERRIDES == 0 ]] && python -c "import sys; from imgclf.reports.status import \
+PUBLISHED_PROFILES as P; sys.exit(sys.argv[1] not in P)" "$PROFILE"; then
     python -m imgclf.reports publish --reports "$REPORTS" --profile "$PROFILE" "$name" || echo "    (publishing to results/ failed)"
   fi
 done
