@@ -5,6 +5,7 @@ from pathlib import Path
 
 import papermill as pm
 import pytest
+from conftest import TINY04
 
 REPO = Path(__file__).resolve().parents[1]
 NB01 = REPO / "notebooks" / "01_two_stage_autoencoder.ipynb"
@@ -55,8 +56,6 @@ def test_bad_parameter_stops_notebook_naming_it(tmp_path):
 
 
 NB04 = REPO / "notebooks" / "04_knn_slicing_evolution.ipynb"
-TINY04 = dict(table2_settings=[[200, 100, 1], [200, 100, 2], [300, 100, 1]], dense_widths=[16, 8], fitness_images=120,
-              generations=1, popsize=4, random_generations=2, random_start_seeds=2, pop_chunk=4, searches=["layer"])
 NB05 = REPO / "notebooks" / "05_linnaeus_transfer.ipynb"
 TINY05 = dict(n_train=100, n_test=100, scratch_mobilenet_size=32, scratch_resnet_size=32, folds=2, epochs=3,
               learning_rates=[1e-2, 1e-3], resnet_epochs=1, resnet_heads=["64", "linear"], step_time_batch=2,
@@ -77,10 +76,9 @@ TINY03 = dict(mnist_train=640, mnist_test=200, image_size=32, epochs=2, vgg16_ep
 @pytest.mark.notebook
 @pytest.mark.realdata
 @pytest.mark.portable  # CI runs it under JAX too: paper 4's fitness is keras.ops, its training train.fit
-def test_notebook04_runs_and_writes_tables_figures_and_sizes(real_data, tmp_path):
-    pm.execute_notebook(str(NB04), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
-                        parameters=dict(profile="smoke", data_dir=str(real_data), reports_root=str(tmp_path), **TINY04))
-    out = tmp_path / "04_knn_slicing_evolution"
+@pytest.mark.xdist_group("run04")
+def test_notebook04_runs_and_writes_tables_figures_and_sizes(run04):
+    out = run04 / "04_knn_slicing_evolution"  # ./run_all.sh 04 with TINY04 (conftest.run04)
     res = json.loads((out / "results.json").read_text())
     assert res["complete"] and res["params"]["popsize"] == 4
     assert res["comparable"] is False and "smoke" in res["not_comparable_reason"]  # a smoke run says so

@@ -2,8 +2,8 @@
 kernel, render, status, index), read back as a reader gets it: the executed notebook, the HTML,
 and the pages as headless Chromium builds them.
 
-Notebook 04 with tiny parameters (MNIST needed). The browser test needs Chromium; it is skipped
-without one unless ``IMGCLF_REQUIRE_BROWSER=1`` (set by ``.ci/run``, which installs it), so CI
+Notebook 04 with tiny parameters (MNIST needed): the session fixture ``run04`` of conftest.py.
+The browser test needs Chromium; it is skipped without one unless ``IMGCLF_REQUIRE_BROWSER=1`` (set by ``.ci/run``, which installs it), so CI
 never skips it silently.
 """
 
@@ -19,31 +19,11 @@ from imgclf import browser, render
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "04_knn_slicing_evolution"
-TINY04_YAML = ("{table2_settings: [[200, 100, 1], [200, 100, 2], [300, 100, 1]], dense_widths: [16, 8], "
-               "fitness_images: 120, generations: 1, popsize: 4, random_generations: 2, pop_chunk: 4}")
-
-
-@pytest.fixture(scope="module")
-def run04(tmp_path_factory):
-    """``IMGCLF_REPORTS=<tmp> ./run_all.sh 04 -y <tiny>``, in the environment a user's shell has
-    (MPLBACKEND=Agg included, as the test session sets it: run_all.sh must not pass it on)."""
-    from conftest import _real_data_dir
-
-    data = _real_data_dir()
-    if data is None:
-        pytest.skip("real data not found: set IMGCLF_DATA or put the data sets in ../shared/data")
-    out = tmp_path_factory.mktemp("reports")
-    env = {**os.environ, "IMGCLF_REPORTS": str(out), "IMGCLF_DATA": str(data), "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join([str(REPO / "lib"), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.run([str(REPO / "run_all.sh"), "04", "-y", TINY04_YAML], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1200)
-    log = out / "logs" / f"{NAME}.smoke.log"
-    assert proc.returncode == 0, proc.stdout + proc.stderr + (log.read_text()[-3000:] if log.exists() else "")
-    return out
 
 
 @pytest.mark.notebook
 @pytest.mark.realdata
+@pytest.mark.xdist_group("run04")  # one run of notebook 04 for all of them (conftest.run04)
 def test_every_saved_figure_is_one_image_output_of_the_executed_notebook(run04):
     res = json.loads((run04 / NAME / "results.json").read_text())
     assert res["complete"] and len(res["figures"]) == 2
@@ -60,6 +40,7 @@ def test_every_saved_figure_is_one_image_output_of_the_executed_notebook(run04):
 
 @pytest.mark.notebook
 @pytest.mark.realdata
+@pytest.mark.xdist_group("run04")  # one run of notebook 04 for all of them (conftest.run04)
 def test_html_has_no_log_lines_and_the_log_keeps_them(run04):
     log = (run04 / "logs" / f"{NAME}.smoke.log").read_text()
     progress = [l for l in log.splitlines() if " gen " in l and "elapsed" in l]
@@ -77,6 +58,7 @@ def test_html_has_no_log_lines_and_the_log_keeps_them(run04):
 
 @pytest.mark.notebook
 @pytest.mark.realdata
+@pytest.mark.xdist_group("run04")  # one run of notebook 04 for all of them (conftest.run04)
 def test_pages_in_headless_chromium_show_every_figure_no_logs_and_links_resolve(run04):
     if browser.find_chromium() is None:
         if os.environ.get("IMGCLF_REQUIRE_BROWSER") == "1":

@@ -42,15 +42,26 @@ def curves(
     return fig
 
 
-def history(hist: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("accuracy", "loss"), title: str = ""):
-    """Training and validation curves per epoch, one panel per metric (Keras history keys)."""
+def history(hist: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("accuracy", "loss"), title: str = "",
+            final: Mapping[str, float] | None = None, lines: Mapping[str, float] | None = None):
+    """Training and validation curves per epoch, one panel per metric (Keras history keys).
+
+    On the first panel, ``final`` (label -> value) marks values measured after the last epoch
+    (a star each) and ``lines`` (label -> value) draws reference levels (e.g. the majority class)."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
     for ax, m in zip(axes[0], metrics):
+        n = 0
         for key, label in ((m, "train"), (f"val_{m}", "validation")):
             if key in hist:
-                ax.plot(np.arange(1, len(hist[key]) + 1), hist[key], marker="o", ms=3, label=label)
+                n = len(hist[key])
+                ax.plot(np.arange(1, n + 1), hist[key], marker="o", ms=3, label=label)
+        if ax is axes[0][0]:
+            for label, v in (lines or {}).items():
+                ax.axhline(v, ls=":", color="gray", label=label)
+            for i, (label, v) in enumerate((final or {}).items()):
+                ax.plot([max(n, 1)], [v], marker="*", ms=13, ls="none", color=f"C{3 + i}", label=label)
         ax.set(xlabel="epoch", ylabel=m, title=f"{title} {m}".strip())
-        ax.legend()
+        ax.legend(fontsize="small" if final or lines else None)
     fig.tight_layout()
     return fig
 
