@@ -1,6 +1,7 @@
 """Notebooks under papermill with tiny parameters (real MNIST and faces needed)."""
 
 import json
+import os
 from pathlib import Path
 
 import papermill as pm
@@ -81,6 +82,8 @@ def test_notebook04_runs_and_writes_tables_figures_and_sizes(run04):
     out = run04 / "04_knn_slicing_evolution"  # ./run_all.sh 04 with TINY04 (conftest.run04)
     res = json.loads((out / "results.json").read_text())
     assert res["complete"] and res["params"]["popsize"] == 4
+    # run_all.sh ran it on the test session's backend (CI: TensorFlow, then JAX)
+    assert res["hardware"]["backend"]["name"] == os.environ.get("KERAS_BACKEND", "tensorflow")
     assert res["comparable"] is False and "smoke" in res["not_comparable_reason"]  # a smoke run says so
     for fig in ("fitness_random_start", "fitness_finetune"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
