@@ -188,3 +188,18 @@ def test_paper_columns_match_by_name_then_by_place():
     assert paper_columns(smoke, paper) == dict(zip(smoke, paper))  # stand-ins: by place
     with pytest.raises(ValueError, match="4 columns for the paper's 3"):
         paper_columns([*smoke, "1/1, 1 epochs"], paper)
+
+
+def test_history_marks_values_measured_after_training_and_reference_levels():
+    from imgclf import plots
+
+    hist = {"accuracy": [0.2, 0.4, 0.6], "val_accuracy": [0.2, 0.2, 0.2], "loss": [2.0, 1.5, 1.0], "val_loss": [2, 2, 2]}
+    fig = plots.history(hist, title="base (1350 images)", final={"held back, recalibrated": 0.5},
+                        lines={"majority": 0.25})
+    acc, loss = fig.axes
+    assert fig._suptitle.get_text() == "base (1350 images)"  # once, above both panels
+    assert acc.get_legend_handles_labels()[1] == ["train", "validation", "majority", "held back, recalibrated"]
+    star = next(line for line in acc.lines if line.get_label() == "held back, recalibrated")
+    assert list(star.get_xdata()) == [3] and list(star.get_ydata()) == [0.5]  # at the last epoch
+    assert loss.get_legend_handles_labels()[1] == ["train", "validation"]  # marks on the first panel only
+    plt.close(fig)

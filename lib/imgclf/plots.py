@@ -60,8 +60,10 @@ def history(hist: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("accu
                 ax.axhline(v, ls=":", color="gray", label=label)
             for i, (label, v) in enumerate((final or {}).items()):
                 ax.plot([max(n, 1)], [v], marker="*", ms=13, ls="none", color=f"C{3 + i}", label=label)
-        ax.set(xlabel="epoch", ylabel=m, title=f"{title} {m}".strip())
+        ax.set(xlabel="epoch", ylabel=m)
         ax.legend(fontsize="small" if final or lines else None)
+    if title:  # once above both panels: a long title would run into the next panel's
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 

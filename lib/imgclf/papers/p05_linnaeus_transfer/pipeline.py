@@ -138,7 +138,7 @@ def pretrain_base(cfg: Config, arch: str, x: np.ndarray, y: np.ndarray) -> dict:
     if unit is not None:
         _application_of(tm).save_weights(unit.path(f"{arch}_base.weights.h5"))
     # measured after the recalibration, as the frozen base is used: the history's last val_accuracy
-    # ran on the lagging moving averages and sits at the majority class after a short training
+    # ran on the lagging moving averages and sits at one class's share after a short training
     held_back = float(np.mean(np.argmax(model.predict(xp[va], verbose=0), axis=1) == y[va]))
     return {"history": h, "images": len(tr), "held back": len(va), "size": size,
             "held-back accuracy": held_back, "held-back accuracy before BN recalibration": float(h["val_accuracy"][-1]),
