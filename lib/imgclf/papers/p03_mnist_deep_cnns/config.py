@@ -63,10 +63,11 @@ PROFILES: dict[str, dict] = {
     # the issue allows, in budget slices. Re-measured on the idle 2-core CPU (2026-12-02,
     # benchmarks/train_throughput.py --sizes 32 --steps 20): VGG-16 15.6 img/s, GoogLeNet 195; the
     # running VGG-16 unit itself did 21 img/s. The earlier 75 / 301 / 301 (10 timed steps) were too
-    # high. ResNet-18 trains at 0.47 x GoogLeNet's rate (side by side in one run, 2026-12-02: 29.2 vs
-    # 62.5 img/s on a shared CPU), about 91 img/s idle. So one epoch of the 4 runs of each model is about
-    #   4 x (60000/18 + 60000/195 + 60000/91) s = 4 x (3,333 + 308 + 659) s = 4.8 h,
-    # and 2 epochs about 9.6 CPU hours, VGG-16 7.4 of them: several sessions' slices, not 3 hours.
+    # high. ResNet-18's units train at 38 img/s (SGD 0.01, its second epoch on the idle CPU; the
+    # benchmark side by side on a shared CPU: 0.47 x GoogLeNet's rate), GoogLeNet's at 129-177.
+    # So one epoch of the 4 runs of each model is about
+    #   4 x (60000/18 + 60000/150 + 60000/38) s = 4 x (3,333 + 400 + 1,579) s = 5.9 h,
+    # and 2 epochs about 12 CPU hours, VGG-16 7.4 and ResNet-18 3.5 of them: several sessions' slices.
     "cpu32": dict(image_size=32, epochs=2, steps_per_execution=1),
 }
 
