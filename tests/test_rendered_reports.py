@@ -3,8 +3,8 @@ kernel, render, status, index), read back as a reader gets it: the executed note
 and the pages as headless Chromium builds them.
 
 Notebook 04 with tiny parameters (MNIST needed): the session fixture ``run04`` of conftest.py.
-The browser test needs Chromium; it is skipped without one unless ``IMGCLF_REQUIRE_BROWSER=1`` (set by ``.ci/run``, which installs it), so CI
-never skips it silently.
+The browser test needs Chromium; it is skipped without one unless ``IMGCLF_REQUIRE_BROWSER=1``
+(set by ``.ci/run``, which installs it), so CI never skips it silently.
 """
 
 import base64

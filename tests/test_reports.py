@@ -197,7 +197,7 @@ def test_history_marks_values_measured_after_training_and_reference_levels():
     fig = plots.history(hist, title="base (1350 images)", final={"held back, recalibrated": 0.5},
                         lines={"majority": 0.25})
     acc, loss = fig.axes
-    assert fig._suptitle.get_text() == "base (1350 images)"  # once, above both panels
+    assert fig.get_suptitle() == "base (1350 images)"  # once, above both panels
     assert acc.get_legend_handles_labels()[1] == ["train", "validation", "majority", "held back, recalibrated"]
     star = next(line for line in acc.lines if line.get_label() == "held back, recalibrated")
     assert list(star.get_xdata()) == [3] and list(star.get_ydata()) == [0.5]  # at the last epoch
