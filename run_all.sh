@@ -30,6 +30,10 @@
 #   ./run_all.sh reproduce NN [UNIT] recompute one published run unit of notebook NN (the cheapest, or the
 #                                   one named) at HEAD, compare it with results/NN_*/units.json: prints
 #                                   the numbers and "reproduced: yes|no"
+#   ./run_all.sh bank --profile P NN  keep the units the last P run of NN finished in results/NN_*/banked-P.json
+#                                   (tracked: a run too long for one machine goes on from a fresh clone)
+#   ./run_all.sh restore [NN ...]   put results/'s unit records (units.json, banked-*.json) back into
+#                                   reports/NN_*/runs/, where the next run reuses them (same call and code only)
 #   ./run_all.sh readme [FILE]      regenerate the README's result tables from results/ (says whether
 #                                   the file changed)
 #
@@ -161,6 +165,7 @@ case "${1:-}" in
   publish) shift; activate; exec python -m imgclf.reports publish --reports "$REPORTS" "$@" ;;
   reproduce) shift; [[ $# -ge 1 ]] || die "reproduce needs a notebook number, e.g. ./run_all.sh reproduce 02"
     activate; exec python -m imgclf.reports reproduce --reports "$REPORTS" "$@" ;;
+  bank|restore) cmd=$1; shift; activate; exec python -m imgclf.reports "$cmd" --reports "$REPORTS" "$@" ;;
   readme) shift; activate; readme "$@"; exit ;;
 esac
 

@@ -4,6 +4,8 @@
     python -m imgclf.reports build [--reports DIR]                # reports/index.html, at the end
     python -m imgclf.reports publish [--reports DIR] [--profile P] [PREFIX ...]  # last complete runs -> results/
     python -m imgclf.reports reproduce [--reports DIR] NN [UNIT]  # recompute one published unit, compare
+    python -m imgclf.reports bank [--reports DIR] --profile P [PREFIX ...]  # finished units -> results/
+    python -m imgclf.reports restore [--reports DIR] [PREFIX ...] # results/'s unit records -> reports/
     python -m imgclf.reports readme [README]                      # README tables from results/
 """
 
@@ -39,14 +41,22 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["build"]:
         print(index.build(reports, RESULTS))
         return 0
-    if argv[:1] == ["publish"]:
+    if argv[:1] in (["publish"], ["bank"]):
         args, profile = argv[1:], "paper"
         if "--profile" in args:
             i = args.index("--profile")
             if i + 1 >= len(args):
                 raise SystemExit("--profile needs a name")
             profile, args = args[i + 1], args[:i] + args[i + 2:]
+        if argv[0] == "bank":
+            from . import bank
+
+            return bank.bank(args, reports, RESULTS, profile)
         return publish.publish(args, reports, RESULTS, profile)
+    if argv[:1] == ["restore"]:
+        from . import bank
+
+        return bank.restore(argv[1:], reports, RESULTS)
     if argv[:1] == ["reproduce"] and len(argv) in (2, 3):
         from . import reproduce
 

@@ -123,6 +123,10 @@ def publish_one(name: str, reports: Path, results: Path, profile: str = "paper")
     else:
         res["published"]["report"] = REPORT if page else "no executed notebook kept with the run"
     atomic_write_text(tmp / "results.json", json.dumps(res, indent=2) + "\n")
+    # units banked by slices of other profiles stay (imgclf.reports.bank); this profile's are now in units.json
+    for f in dst.glob("banked-*.json"):
+        if f.name != f"banked-{profile}.json":
+            shutil.copyfile(f, tmp / f.name)
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
     return dst, (f"{len(figs)} figures, {len(tables)} tables, report page: {res['published']['report']}, "

@@ -213,9 +213,9 @@ class Report:
         if runs is not None and runs.total:
             self.results["runs"] = runs.summary()
             self.results["partial"] = {"done": runs.done, "total": runs.total} if runs.skipped else None
-            self.note(f"run units: {runs.status()}" + (
-                f"; the budget of {runs.budget_minutes:g} min was spent: run the notebook again to go on"
-                if runs.skipped else ""))
+            why = ("" if not runs.skipped else f"; only {runs.only} was asked for" if runs.budget_minutes is None
+                   else f"; the budget of {runs.budget_minutes:g} min was spent: run the notebook again to go on")
+            self.note(f"run units: {runs.status()}{why}")
         self.results["complete"] = True
         self.results["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         plt.close("all")
