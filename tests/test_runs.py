@@ -227,3 +227,9 @@ def test_only_computes_the_named_unit_and_lists_the_units_used(tmp_path):
     assert calls == [2]
     s = one.summary()
     assert s["partial"] and [u["key"] for u in s["units"]] == [keys[1]] and s["only"] == stem
+    # the notebook's report of such a run (no budget) says why it is partial
+    rep = reports.Report("02_x", {"profile": "paper", "seed": 0}, root=tmp_path / "reports")
+    rep.runs = one
+    rep.finish()
+    res = json.loads((tmp_path / "reports" / "02_x" / "results.json").read_text())
+    assert res["partial"] == {"done": 1, "total": 2} and any(f"only {stem} was asked for" in n for n in res["notes"])
