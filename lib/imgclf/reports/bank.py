@@ -5,7 +5,7 @@ slices, and each slice's finished units live in ``reports/<notebook>/runs/``, wh
 track: a fresh clone starts from nothing. So:
 
 - ``bank`` copies the record of every unit the last run of a profile finished (``result.json``:
-  what the unit returned, its key, commit, seconds and settings; never weights or data) to
+  what the unit returned, its key, commit, seconds, settings and hardware; never weights or data) to
   ``results/<notebook>/banked-<profile>.json``, merged with what is banked there already;
 - ``restore`` writes each record of ``results/<notebook>/`` (the published ``units.json`` and every
   ``banked-*.json``) back as ``reports/<notebook>/runs/<key>/result.json`` where that unit has none.
@@ -51,7 +51,10 @@ def bank_one(name: str, profile: str, reports: Path, results: Path) -> tuple[Pat
     res = read_record(last_dir(name, profile, reports) / "results.json").data
     if not res:
         return None, f"no {profile}-profile run in reports/ (reports/{name}/last-{profile}/)"
-    new = [r for r in unit_records(res, reports / name / "runs") if r.get("result") is not None]
+    # each record keeps its hardware block: slices may run on different machines (and CPU kinds
+    # differ in the last digits), so a banked unit says where it was computed
+    new = [{**r, "hardware": read_record(reports / name / "runs" / r["key"] / RESULT).data.get("hardware")}
+           for r in unit_records(res, reports / name / "runs") if r.get("result") is not None]
     path = bank_path(name, profile, results)
     old = _records(path) if path.is_file() else []
     merged = {r["key"]: r for r in old}
