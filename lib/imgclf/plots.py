@@ -195,3 +195,38 @@ def fitness_histories(histories: Mapping[str, object], title: str = "", levels: 
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+VERDICT_COLORS = {"beats": "C2", "below": "C3", "tie": "0.45"}
+
+
+def paired_differences(panels: Mapping[str, object], title: str = "", xlabel: str = "difference"):
+    """Forest plot of paired differences: one panel per table of ``panels`` (title -> DataFrame
+    with ``difference (points)``, ``95 % CI low``, ``95 % CI high`` and ``verdict`` columns, one
+    row per pair, labelled by its index); each difference is a dot on its 95 % interval, coloured
+    by its verdict, beside the line at 0."""
+    panels = {k: v for k, v in panels.items() if v is not None and len(v)}
+    if not panels:
+        raise ValueError("paired_differences() needs at least one non-empty table")
+    heights = [len(t) for t in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.0 + 0.36 * sum(heights) + 0.5 * len(panels)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (name, t) in zip(axes[:, 0], panels.items()):
+        labels = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in t.index]
+        y = np.arange(len(t))[::-1]
+        d, lo, hi = (t[c].astype(float).to_numpy() for c in ("difference (points)", "95 % CI low", "95 % CI high"))
+        for yi, di, l, h, v in zip(y, d, lo, hi, t["verdict"]):
+            c = VERDICT_COLORS.get(v, "0.45")
+            ax.plot([l, h], [yi, yi], color=c, lw=2.2, solid_capstyle="butt")
+            ax.plot([di], [yi], "o", color=c, ms=5)
+        ax.axvline(0, color="0.2", lw=0.9)
+        ax.set_yticks(y, labels)
+        ax.set_title(name, fontsize=10, loc="left")
+        ax.grid(axis="y", visible=False)
+    axes[-1, 0].set_xlabel(xlabel)
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=2.2, label=v) for v, c in VERDICT_COLORS.items()]
+    fig.legend(handles=handles, loc="upper right", ncol=3, frameon=False, fontsize=9)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if title else 1))
+    return fig
