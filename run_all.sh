@@ -249,6 +249,7 @@ for nb in notebooks/[0-9]*.ipynb; do
       # the notebook stopped itself at a spent budget after finishing its report as partial: not a failure
       status=ok; shown=partial
       echo "    stopped early: ${why#PartialRun: }"
+      echo "    (to go on from another clone: ./run_all.sh bank --profile $PROFILE ${name%%_*}, commit results/, there ./run_all.sh restore ${name%%_*})"
     else
       status=failed; failed=1
       echo "    FAILED: $why"

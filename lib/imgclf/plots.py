@@ -209,7 +209,8 @@ def paired_differences(panels: Mapping[str, object], title: str = "", xlabel: st
     if not panels:
         raise ValueError("paired_differences() needs at least one non-empty table")
     heights = [len(t) for t in panels.values()]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.0 + 0.36 * sum(heights) + 0.5 * len(panels)),
+    height = 1.2 + 0.36 * sum(heights) + 0.5 * len(panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, height), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, (name, t) in zip(axes[:, 0], panels.items()):
         labels = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in t.index]
@@ -223,10 +224,12 @@ def paired_differences(panels: Mapping[str, object], title: str = "", xlabel: st
         ax.set_yticks(y, labels)
         ax.set_title(name, fontsize=10, loc="left")
         ax.grid(axis="y", visible=False)
+        ax.tick_params(axis="x", labelbottom=True)  # every panel keeps its scale readable
     axes[-1, 0].set_xlabel(xlabel)
     handles = [plt.Line2D([], [], color=c, marker="o", lw=2.2, label=v) for v, c in VERDICT_COLORS.items()]
-    fig.legend(handles=handles, loc="upper right", ncol=3, frameon=False, fontsize=9)
+    top = 1 - 0.45 / height  # a strip above the panels for the title and the legend
+    fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1, 1), ncol=3, frameon=False, fontsize=9)
     if title:
-        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97 if title else 1))
+        fig.suptitle(title, x=0.01, y=1 - 0.06 / height, ha="left", va="top", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
