@@ -266,6 +266,15 @@ def test_notebook03_runs_and_writes_table1_figures_and_closing_note(real_data, t
         assert (out / f"{name}.csv").exists()
     closing = json.dumps(json.loads(out_nb.read_text())["cells"][-1]["outputs"])
     assert "Table I as measured" in closing and "Wall times" in closing
+    # the control without a CNN: k-NN on raw pixels learns MNIST too (about 80 % on 640 images), and
+    # the best run is compared with it over the same test images
+    knn = res["metrics"]["control: k-NN on raw pixels"]
+    assert knn["k"] == 3 and knn["accuracy"] > 0.6
+    vs = (out / "runs_vs_raw_pixel_knn.csv").read_text().splitlines()
+    assert len(vs) == 1 + len(runs) and (out / "figures" / "runs_vs_control.png").is_file()
+    claim = next(c for c in res["claims"] if c["what"].startswith("the best run − the control"))
+    assert claim["diff_n"] == 200 and claim["verdict"] in ("beats", "below", "tie")
+    assert claim["diff_mean"] == pytest.approx(100 * (best["accuracy"] - knn["accuracy"]))
 
 
 @pytest.mark.notebook

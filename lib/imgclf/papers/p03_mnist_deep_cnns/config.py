@@ -60,14 +60,11 @@ PROFILES: dict[str, dict] = {
     "smoke": dict(mnist_train=1500, mnist_test=300, image_size=32, epochs=3, vgg16_epochs=1,
                   steps_per_execution=1),
     # All 60k/10k images and all 12 runs at 32 px (NOT the paper's 224 px), 2 epochs, the fewest
-    # the issue allows, in budget slices. Re-measured on the idle 2-core CPU (2026-12-02,
-    # benchmarks/train_throughput.py --sizes 32 --steps 20): VGG-16 15.6 img/s, GoogLeNet 195; the
-    # running VGG-16 unit itself did 21 img/s. The earlier 75 / 301 / 301 (10 timed steps) were too
-    # high. ResNet-18's units train at 38 img/s (SGD 0.01, its second epoch on the idle CPU; the
-    # benchmark side by side on a shared CPU: 0.47 x GoogLeNet's rate), GoogLeNet's at 129-177.
-    # So one epoch of the 4 runs of each model is about
-    #   4 x (60000/18 + 60000/150 + 60000/38) s = 4 x (3,333 + 400 + 1,579) s = 5.9 h,
-    # and 2 epochs about 12 CPU hours, VGG-16 7.4 and ResNet-18 3.5 of them: several sessions' slices.
+    # the issue allows. What it costs depends on the CPU kind far more than on the core count: its
+    # own units trained (images/s, batch 32, 32 px, float32, op determinism on) on an idle 2-core
+    # Intel Xeon at about 100 (VGG-16), 330 (GoogLeNet) and 430 (ResNet-18), 2.2 hours for all 12;
+    # on the 2-core AMD EPYC of earlier sessions at 21, 129-177 and 38, about 12 hours. A run longer
+    # than its machine's time goes on elsewhere: ./run_all.sh bank / restore carry finished units.
     "cpu32": dict(image_size=32, epochs=2, steps_per_execution=1),
 }
 
