@@ -3,8 +3,12 @@ where the next slice reuses them and computes only the rest."""
 
 import json
 
+import pytest
+
 from imgclf.reports import Report, bank, publish, status
 from imgclf.runs import Runs
+
+pytestmark = pytest.mark.portable  # no TensorFlow here: runs under every Keras backend
 
 NB = "03_mnist_deep_cnns"
 CALLS: list[int] = []

@@ -6,6 +6,8 @@ import pytest
 
 from imgclf.papers.p03_mnist_deep_cnns import analysis
 
+pytestmark = pytest.mark.portable  # no TensorFlow here: runs under every Keras backend
+
 N = 2000
 Y = np.random.default_rng(0).integers(0, 10, N)
 
