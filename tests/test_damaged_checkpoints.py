@@ -14,7 +14,6 @@ import time
 import warnings
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 

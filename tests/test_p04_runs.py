@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from imgclf.runs import DamagedRecord
 import tensorflow as tf
-from imgclf import config
 from imgclf.papers import p04_knn_slicing_evolution
 from imgclf.papers.p04_knn_slicing_evolution import pipeline as p04, published
 from imgclf.runs import Runs

@@ -10,9 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import h5py
 import keras
-import numpy as np
 import pytest
 
 from imgclf.models import transfer
