@@ -6,7 +6,7 @@
 #   ./run_all.sh --profile paper    the same at paper scale (GPU recommended for 03-05); a run that
 #                                   completes (with no -p/-y override) is also published to results/,
 #                                   its report page included
-#   ./run_all.sh --profile cpu32 03 a profile one paper defines (03: all of MNIST at 32 px, ~3 CPU hours;
+#   ./run_all.sh --profile cpu32 03 a profile one paper defines (03: all of MNIST at 32 px, 2-12 CPU hours by CPU kind;
 #                                   04: cpu4000, the 4000/1000 setting, ~3 CPU hours); see its config.py
 #   ./run_all.sh 01 [03 ...]        only the notebooks whose names start with these prefixes
 #   ./run_all.sh --budget 8 ...     start no new run unit after 8 minutes per notebook, stop one in

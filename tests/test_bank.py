@@ -91,3 +91,9 @@ def test_publishing_a_complete_run_replaces_its_own_bank_and_keeps_other_profile
     # the published units restore like banked ones
     # (unit 6 is in both files: the same call, so the same key, written once)
     assert bank.restore_one(NB, tmp_path / "fresh", results) == (2, 1)
+
+
+def test_unit_records_are_one_line_each_and_read_back_whole():
+    recs = [{"key": "a-1-2", "result": {"y_pred": list(range(1000)), "x": 0.5}}, {"key": "b-1-2", "result": {"x": 1}}]
+    text = publish.records_json(recs)
+    assert json.loads(text) == recs and len(text.splitlines()) == 4

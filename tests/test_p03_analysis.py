@@ -22,9 +22,9 @@ def predictions(accuracy: float, seed: int, base: np.ndarray | None = None) -> n
     return np.where(right, Y, (Y + 1) % 10)
 
 
-def run(arch, opt, lr, y_pred):
+def run(arch, opt, lr, y_pred, status="learning"):
     return {"arch": arch, "optimizer": opt, "learning_rate": lr, "y_pred": y_pred,
-            "accuracy": float(np.mean(y_pred == Y))}
+            "accuracy": float(np.mean(y_pred == Y)), "status": status}
 
 
 def grid(adam_gap: float):
@@ -70,6 +70,46 @@ def test_a_cell_without_its_partner_is_left_out_and_learning_rates_pair_by_model
         analysis.pairs(runs, Y, "model", "vgg16", "resnet18")
 
 
+def test_a_run_that_did_not_learn_is_shown_but_left_out_of_the_comparison_over_cells():
+    runs = grid(adam_gap=0.05)
+    diverged = next(r for r in runs if r["arch"] == "googlenet" and r["optimizer"] == "adam" and r["learning_rate"] == 0.01)
+    diverged.update(y_pred=np.zeros(N, int), accuracy=float("nan"), status="diverged (NaN loss)")
+    table, over = analysis.pairs(runs, Y, "optimizer", "sgd", "adam")
+    row = table.loc[("GoogLeNet", "lr 0.01")]
+    assert len(table) == 6 and not row["both learned"] and row["Adam status"] == "diverged (NaN loss)"
+    assert row["Adam (%)"] == pytest.approx(100 * np.mean(Y == 0))  # from its predictions, not the NaN
+    assert over.diff.n == 5 and table["both learned"].sum() == 5
+    assert analysis.verdict_counts(table) == "beats in 6, tie in 0, below in 0 of 6 pairs"
+
+
+def test_the_interval_over_the_test_images_is_paired_and_exact():
+    base = predictions(0.97, 3)
+    wrong = np.flatnonzero(base != Y)
+    # 30 images right under a and wrong under b, none the other way: 0.3 points over 10,000 images is
+    # inside what two independent samples of 97 % would give (about +-0.47), but paired it is clear
+    y = np.concatenate([Y] * 5)
+    a_pred = np.concatenate([base] * 5)
+    b_pred = a_pred.copy()
+    fix = np.concatenate([wrong + i * N for i in range(5)])[:30]
+    a_pred[fix] = y[fix]
+    p = analysis.over_images({"y_pred": a_pred}, {"y_pred": b_pred}, y)
+    assert p.diff.mean == pytest.approx(0.3) and p.verdict() == "beats"
+    assert p.diff.lo == pytest.approx(100 * (2 * 0.884295 - 1) * 30 / 10000, rel=1e-4)  # Clopper-Pearson of 30/30
+    # 4 images one way, none the other: McNemar's exact test gives p = 0.125, so no verdict (a
+    # t-interval over the 0/100 differences would say "beats")
+    a4 = b_pred.copy()
+    a4[fix[:4]] = y[fix[:4]]
+    assert analysis.over_images({"y_pred": a4}, {"y_pred": b_pred}, y).verdict() == "tie"
+    # the same accuracy on different images: a tie; the same predictions: exactly 0
+    swap = b_pred.copy()
+    swap[fix[:15]] = y[fix[:15]]
+    right = np.flatnonzero(swap == y)[:15]
+    swap[right] = (y[right] + 1) % 10
+    assert analysis.over_images({"y_pred": swap}, {"y_pred": b_pred}, y).verdict() == "tie"
+    same = analysis.over_images({"y_pred": b_pred}, {"y_pred": b_pred}, y)
+    assert (same.diff.mean, same.diff.lo, same.diff.hi, same.verdict()) == (0, 0, 0, "tie")
+
+
 def test_the_raw_pixel_control_and_the_runs_against_it():
     # two classes of 28x28 images told apart by which half is bright: k-NN on pixels gets them all
     rng = np.random.default_rng(1)
@@ -85,8 +125,11 @@ def test_the_raw_pixel_control_and_the_runs_against_it():
     control = {"accuracy": 0.9, "y_pred": predictions(0.9, 7)}
     table = analysis.versus_control(runs, control, Y, "k-NN")
     assert len(table) == 12 and table["verdict"].isin(["beats", "below", "tie"]).all()
-    best = table["run (%)"].idxmax()
-    assert table.loc[best, "verdict"] == "beats" and table.loc[best, "k-NN (%)"] == pytest.approx(90, abs=2)
+    best = table["run (%)"].idxmax()  # about 97 %, against 90 %
+    assert table.loc[best, "verdict"] == "beats" and table.loc[best, "difference (points)"] > 5
+    assert np.allclose(table["difference (points)"], table["run (%)"] - table["k-NN (%)"])
+    below = {**runs[0], "y_pred": predictions(0.8, 8)}
+    assert analysis.versus_control([below], control, Y, "k-NN")["verdict"].item() == "below"
     with pytest.raises(ValueError, match="predictions for"):
         analysis.correct(np.zeros(3), np.zeros(4))
 

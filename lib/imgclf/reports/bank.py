@@ -14,7 +14,8 @@ The next slice then reuses them like any finished unit. A record is found by its
 the call hash and the code hash (:mod:`imgclf.runs`): a unit whose settings or code changed since
 it was banked gets another key and is computed again, never mixed in. A restored record says
 where it came from (``restored_from``). Publishing a complete run of the profile removes its bank
-(its units are then in ``units.json``).
+(its units are then in ``units.json``). Only finished units travel: a unit stopped mid-way keeps
+its checkpoint (weights) where it ran, and starts again from its first epoch elsewhere.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from ..config import NOTEBOOKS
 from ..files import atomic_write_text
-from .publish import unit_records
+from .publish import records_json, unit_records
 from .status import last_dir, read_record
 
 RESULT = "result.json"
@@ -63,7 +64,7 @@ def bank_one(name: str, profile: str, reports: Path, results: Path) -> tuple[Pat
     if not merged:
         return None, "no finished unit to bank"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(sorted(merged.values(), key=lambda r: r["key"]), indent=1) + "\n")
+    atomic_write_text(path, records_json(sorted(merged.values(), key=lambda r: r["key"])))
     size = path.stat().st_size
     return path, f"{len(merged)} finished units banked ({len(added)} new), {size / 1e3:.0f} kB"
 

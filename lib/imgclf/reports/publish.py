@@ -69,6 +69,12 @@ def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+def records_json(records: list[dict]) -> str:
+    """A list of unit records as JSON, one record per line: a unit's 10,000 predictions stay on its
+    line (git diffs show which units changed; ``indent`` would give every number a line)."""
+    return "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in records) + "\n]\n"
+
+
 def unit_records(res: dict, runs_dir: Path) -> list[dict]:
     """The stored record of every unit the run ``res`` used (``res["runs"]["units"]``), read from
     ``runs_dir/<key>/result.json``, without the hardware block (``results.json`` has it)."""
@@ -109,7 +115,7 @@ def publish_one(name: str, reports: Path, results: Path, profile: str = "paper")
                         "from": f"reports/{name}/last-{profile}"}
     units = unit_records(res, reports / name / "runs")
     if units:
-        atomic_write_text(tmp / UNITS, json.dumps(units, indent=1) + "\n")
+        atomic_write_text(tmp / UNITS, records_json(units))
         res["published"]["units"] = UNITS
     atomic_write_text(tmp / "results.json", json.dumps(res, indent=2) + "\n")
     page = _report_page(src / "notebook.ipynb", tmp)
