@@ -62,7 +62,7 @@ PROFILES: dict[str, dict] = {
     # All 60k/10k images and all 12 runs at 32 px (NOT the paper's 224 px), 2 epochs, the fewest
     # the issue allows. What it costs depends on the CPU kind far more than on the core count: its
     # own units trained (images/s, batch 32, 32 px, float32, op determinism on) on an idle 2-core
-    # Intel Xeon at about 100 (VGG-16), 330 (GoogLeNet) and 430 (ResNet-18), 2.2 hours for all 12;
+    # Intel Xeon at about 100 (VGG-16), 330 (GoogLeNet) and 430 (ResNet-18), about 2.6 hours for all 12;
     # on the 2-core AMD EPYC of earlier sessions at 21, 129-177 and 38, about 12 hours. A run longer
     # than its machine's time goes on elsewhere: ./run_all.sh bank / restore carry finished units.
     "cpu32": dict(image_size=32, epochs=2, steps_per_execution=1),
